@@ -1,0 +1,387 @@
+package apikey
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// memShards is the number of independently locked digest maps. Lookups of
+// different keys rarely share a lock, so readers on many cores do not
+// contend on one cache line.
+const memShards = 64
+
+// MemoryStore is the embedded default KeyStore: every key in memory, O(1)
+// lookup by digest, safe for concurrent use. It implements KeyStore,
+// Manager, UsageStore, Rehasher and Configured.
+//
+// Lookups take one read lock out of 64, chosen by the digest, so they scale
+// across cores. Management operations serialise on one mutex; with a file
+// (OpenMemoryStore) each one rewrites the file atomically, which suits the
+// thousands of keys of a small server, not millions.
+//
+// Keys returned by Lookup are shared snapshots: the store never modifies a
+// Key it has handed out, it replaces it.
+type MemoryStore struct {
+	cfg    StoreConfig
+	shards [memShards]memShard
+
+	mu     sync.Mutex // serialises management, usage and the file
+	byID   map[string]*memRecord
+	scopes map[string][]Scope // interned scope lists, shared by keys
+	file   string             // "" when not persisted
+}
+
+type memShard struct {
+	mu sync.RWMutex
+	m  map[Digest]*Key
+	_  [64 - 8 - 24]byte // keep shards on separate cache lines
+}
+
+// memRecord is the management view of one key: the digest it is filed
+// under and the current snapshot.
+type memRecord struct {
+	digest Digest
+	key    *Key
+}
+
+// NewMemoryStore returns an empty in-memory store that is not persisted.
+func NewMemoryStore(cfg StoreConfig) *MemoryStore {
+	s := &MemoryStore{
+		cfg:    cfg.WithDefaults(),
+		byID:   make(map[string]*memRecord),
+		scopes: make(map[string][]Scope),
+	}
+	for i := range s.shards {
+		s.shards[i].m = make(map[Digest]*Key)
+	}
+	return s
+}
+
+// Config returns the store's configuration, defaults applied.
+func (s *MemoryStore) Config() StoreConfig { return s.cfg }
+
+func (s *MemoryStore) shard(d Digest) *memShard { return &s.shards[d[0]%memShards] }
+
+// Lookup returns the key filed under digest, or ErrNotFound.
+func (s *MemoryStore) Lookup(_ context.Context, d Digest) (*Key, error) {
+	sh := s.shard(d)
+	sh.mu.RLock()
+	k := sh.m[d]
+	sh.mu.RUnlock()
+	if k == nil {
+		return nil, ErrNotFound
+	}
+	return k, nil
+}
+
+// Len returns the number of keys held, in every state.
+func (s *MemoryStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byID)
+}
+
+// Create makes, stores and returns a new key and its secret.
+func (s *MemoryStore) Create(ctx context.Context, spec KeySpec) (*Key, Secret, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, Secret{}, err
+	}
+	is, err := s.cfg.Issue(spec)
+	if err != nil {
+		return nil, Secret{}, fmt.Errorf("create key: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.insertLocked(is.Digest, is.Key); err != nil {
+		return nil, Secret{}, err
+	}
+	if err := s.saveLocked(); err != nil {
+		s.removeLocked(is.Key.ID)
+		return nil, Secret{}, err
+	}
+	return is.Key.Clone(), is.Secret, nil
+}
+
+// Add files an existing key under a digest, for imports and tests; the
+// secret stays with the caller. It fails if the ID or digest is taken.
+func (s *MemoryStore) Add(ctx context.Context, d Digest, k *Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if k == nil || k.ID == "" {
+		return fmt.Errorf("%w: key needs an ID", ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.insertLocked(d, k.Clone()); err != nil {
+		return err
+	}
+	if err := s.saveLocked(); err != nil {
+		s.removeLocked(k.ID)
+		return err
+	}
+	return nil
+}
+
+func (s *MemoryStore) insertLocked(d Digest, k *Key) error {
+	if _, dup := s.byID[k.ID]; dup {
+		return fmt.Errorf("%w: key id %s already exists", ErrInvalid, k.ID)
+	}
+	sh := s.shard(d)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, dup := sh.m[d]; dup {
+		return fmt.Errorf("%w: digest already filed", ErrInvalid)
+	}
+	k.Scopes = s.intern(k.Scopes)
+	sh.m[d] = k
+	s.byID[k.ID] = &memRecord{digest: d, key: k}
+	return nil
+}
+
+func (s *MemoryStore) removeLocked(id string) {
+	rec := s.byID[id]
+	if rec == nil {
+		return
+	}
+	sh := s.shard(rec.digest)
+	sh.mu.Lock()
+	delete(sh.m, rec.digest)
+	sh.mu.Unlock()
+	delete(s.byID, id)
+}
+
+// replaceLocked publishes a new snapshot of a key.
+func (s *MemoryStore) replaceLocked(rec *memRecord, k *Key) {
+	sh := s.shard(rec.digest)
+	sh.mu.Lock()
+	sh.m[rec.digest] = k
+	sh.mu.Unlock()
+	rec.key = k
+}
+
+// intern shares one backing array among keys with the same scope list.
+func (s *MemoryStore) intern(scopes []Scope) []Scope {
+	if len(scopes) == 0 {
+		return nil
+	}
+	n := 0
+	for _, sc := range scopes {
+		n += len(sc) + 1
+	}
+	b := make([]byte, 0, n)
+	for _, sc := range scopes {
+		b = append(b, sc...)
+		b = append(b, 0)
+	}
+	if shared, ok := s.scopes[string(b)]; ok {
+		return shared
+	}
+	shared := append([]Scope(nil), scopes...)
+	s.scopes[string(b)] = shared
+	return shared
+}
+
+// Get returns a copy of the key with this ID.
+func (s *MemoryStore) Get(ctx context.Context, id string) (*Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.byID[id]
+	if rec == nil {
+		return nil, fmt.Errorf("get %q: %w", id, ErrNotFound)
+	}
+	return rec.key.Clone(), nil
+}
+
+// List returns copies of the keys matching the filter, oldest first.
+func (s *MemoryStore) List(ctx context.Context, f Filter) ([]*Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := s.cfg.Clock.Now()
+	s.mu.Lock()
+	out := make([]*Key, 0, len(s.byID))
+	for _, rec := range s.byID {
+		if f.Match(rec.key, now) {
+			out = append(out, rec.key.Clone())
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Revoke revokes the key at once. When Revoke returns, no Lookup returns
+// the key in an active state any more.
+func (s *MemoryStore) Revoke(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.byID[id]
+	if rec == nil {
+		return fmt.Errorf("revoke %q: %w", id, ErrNotFound)
+	}
+	if !rec.key.RevokedAt.IsZero() {
+		return nil
+	}
+	k := *rec.key // snapshots are immutable: a shallow copy is a new one
+	k.RevokedAt = s.cfg.Clock.Now()
+	s.replaceLocked(rec, &k)
+	if err := s.saveLocked(); err != nil {
+		// The revocation stays in effect in memory: failing open on a
+		// revocation is never acceptable. The caller learns the file lags.
+		return fmt.Errorf("revoke %q: revoked in memory, not persisted: %w", id, err)
+	}
+	return nil
+}
+
+// Roll replaces the key with a successor; see Manager.Roll.
+func (s *MemoryStore) Roll(ctx context.Context, id string, opts ...RollOption) (*Key, Secret, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, Secret{}, err
+	}
+	grace, err := RollGrace(opts...)
+	if err != nil {
+		return nil, Secret{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.byID[id]
+	if rec == nil {
+		return nil, Secret{}, fmt.Errorf("roll %q: %w", id, ErrNotFound)
+	}
+	is, retire, err := s.cfg.Successor(rec.key, grace)
+	if err != nil {
+		return nil, Secret{}, err
+	}
+	if err := s.insertLocked(is.Digest, is.Key); err != nil {
+		return nil, Secret{}, err
+	}
+	prev := rec.key
+	old := *prev
+	old.RolledTo = is.Key.ID
+	old.ExpiresAt = retire
+	s.replaceLocked(rec, &old)
+	if err := s.saveLocked(); err != nil {
+		s.replaceLocked(rec, prev)
+		s.removeLocked(is.Key.ID)
+		return nil, Secret{}, err
+	}
+	return is.Key.Clone(), is.Secret, nil
+}
+
+// Rehash files the key under a new digest made with another pepper.
+func (s *MemoryStore) Rehash(ctx context.Context, id string, d Digest, pepperID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.byID[id]
+	if rec == nil {
+		return fmt.Errorf("rehash %q: %w", id, ErrNotFound)
+	}
+	if rec.digest == d {
+		return nil
+	}
+	sh := s.shard(d)
+	sh.mu.RLock()
+	_, taken := sh.m[d]
+	sh.mu.RUnlock()
+	if taken {
+		return fmt.Errorf("%w: rehash %q: digest already filed", ErrInvalid, id)
+	}
+	prevDigest := rec.digest
+	k := *rec.key
+	k.PepperID = pepperID
+	// File under the new digest before removing the old one, so a
+	// concurrent lookup finds the key under one or the other.
+	sh.mu.Lock()
+	sh.m[d] = &k
+	sh.mu.Unlock()
+	rec.digest, rec.key = d, &k
+	old := s.shard(prevDigest)
+	old.mu.Lock()
+	delete(old.m, prevDigest)
+	old.mu.Unlock()
+	if err := s.saveLocked(); err != nil {
+		return fmt.Errorf("rehash %q: not persisted: %w", id, err)
+	}
+	return nil
+}
+
+// RecordUsage applies a batch of usage records (see UsageStore).
+func (s *MemoryStore) RecordUsage(ctx context.Context, batch []Usage) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range batch {
+		rec := s.byID[u.KeyID]
+		if rec == nil {
+			continue
+		}
+		prev := rec.key
+		k := *prev
+		k.Requests += u.Count
+		if u.LastUsed.After(k.LastUsedAt) {
+			k.LastUsedAt = u.LastUsed
+		}
+		s.replaceLocked(rec, &k)
+	}
+	return s.saveLocked()
+}
+
+// UsageTotals sums request counts by environment.
+type UsageTotals struct {
+	// Live counts requests made with live keys: what a quota counts.
+	Live uint64
+	// Test counts requests made with test (sandbox) keys, which never
+	// count toward a quota (seed 004).
+	Test uint64
+}
+
+// Totals sums the recorded usage of the keys matching the filter, live and
+// test apart.
+func (s *MemoryStore) Totals(ctx context.Context, f Filter) (UsageTotals, error) {
+	if err := ctx.Err(); err != nil {
+		return UsageTotals{}, err
+	}
+	now := s.cfg.Clock.Now()
+	var t UsageTotals
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, rec := range s.byID {
+		if !f.Match(rec.key, now) {
+			continue
+		}
+		if rec.key.Environment == EnvTest {
+			t.Test += rec.key.Requests
+		} else {
+			t.Live += rec.key.Requests
+		}
+	}
+	return t, nil
+}
+
+// compile-time checks
+var (
+	_ KeyStore   = (*MemoryStore)(nil)
+	_ Manager    = (*MemoryStore)(nil)
+	_ UsageStore = (*MemoryStore)(nil)
+	_ Rehasher   = (*MemoryStore)(nil)
+	_ Configured = (*MemoryStore)(nil)
+)

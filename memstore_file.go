@@ -1,0 +1,151 @@
+package apikey
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// ErrCorruptFile is wrapped by the error OpenMemoryStore returns for a file
+// it cannot trust: truncated, not JSON, an unknown version, a duplicate or
+// incomplete record. The file is left untouched.
+var ErrCorruptFile = errors.New("apikey: corrupt key file")
+
+const (
+	fileMagic   = "keygate/apikey memory store"
+	fileVersion = 1
+)
+
+// storeFile is the on-disk form: digests and metadata, never secrets.
+type storeFile struct {
+	Magic   string       `json:"magic"`
+	Version int          `json:"version"`
+	Keys    []fileRecord `json:"keys"`
+}
+
+type fileRecord struct {
+	Digest Digest `json:"digest"`
+	Key    *Key   `json:"key"`
+}
+
+// OpenMemoryStore returns a MemoryStore persisted to path. If the file
+// exists it is loaded; a corrupt or truncated file yields an error wrapping
+// ErrCorruptFile and no store, so it can never be overwritten by an empty
+// one. If it does not exist it is created at the first change. Every change
+// (create, revoke, roll, rehash, usage flush) rewrites the file atomically:
+// a temporary file in the same directory, fsync, rename, fsync of the
+// directory. The file holds digests, never secrets, with mode 0600.
+func OpenMemoryStore(path string, cfg StoreConfig) (*MemoryStore, error) {
+	s := NewMemoryStore(cfg)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		s.file = path
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("apikey: open %s: %w", path, err)
+	}
+	if err := s.load(data); err != nil {
+		return nil, fmt.Errorf("apikey: load %s: %w", path, err)
+	}
+	s.file = path
+	return s, nil
+}
+
+func (s *MemoryStore) load(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var f storeFile
+	if err := dec.Decode(&f); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorruptFile, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data", ErrCorruptFile)
+	}
+	if f.Magic != fileMagic {
+		return fmt.Errorf("%w: not a key file (magic %q)", ErrCorruptFile, f.Magic)
+	}
+	if f.Version != fileVersion {
+		return fmt.Errorf("%w: version %d, want %d", ErrCorruptFile, f.Version, fileVersion)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range f.Keys {
+		switch {
+		case r.Key == nil || r.Key.ID == "":
+			return fmt.Errorf("%w: record %d has no key id", ErrCorruptFile, i)
+		case r.Digest == Digest{}:
+			return fmt.Errorf("%w: record %d (%s) has no digest", ErrCorruptFile, i, r.Key.ID)
+		case r.Key.Environment != EnvLive && r.Key.Environment != EnvTest:
+			return fmt.Errorf("%w: record %d (%s) has no environment", ErrCorruptFile, i, r.Key.ID)
+		}
+		if err := s.insertLocked(r.Digest, r.Key); err != nil {
+			return fmt.Errorf("%w: record %d: %v", ErrCorruptFile, i, err)
+		}
+	}
+	return nil
+}
+
+// saveLocked rewrites the file, if any, atomically. s.mu must be held.
+func (s *MemoryStore) saveLocked() error {
+	if s.file == "" {
+		return nil
+	}
+	f := storeFile{Magic: fileMagic, Version: fileVersion, Keys: make([]fileRecord, 0, len(s.byID))}
+	for _, rec := range s.byID {
+		f.Keys = append(f.Keys, fileRecord{Digest: rec.digest, Key: rec.key})
+	}
+	sort.Slice(f.Keys, func(i, j int) bool { return f.Keys[i].Key.ID < f.Keys[j].Key.ID })
+	data, err := json.MarshalIndent(&f, "", " ")
+	if err != nil {
+		return fmt.Errorf("apikey: save: %w", err)
+	}
+	if err := writeFileAtomic(s.file, append(data, '\n')); err != nil {
+		return fmt.Errorf("apikey: save %s: %w", s.file, err)
+	}
+	return nil
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either the
+// old file or the new one, never a mix.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(0o600); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if _, err = tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,435 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Authenticator is a configured middleware. Middleware(store, opts...) is
+// New(store, opts...).Handler; keep the Authenticator when you also want
+// Require bound to its style and scopes. It is immutable and safe for
+// concurrent use.
+type Authenticator struct {
+	store     KeyStore
+	fast      bool // the store answers from memory: no lookup deadline
+	rehasher  Rehasher
+	formats   []*Format
+	hasher    *Hasher
+	scopes    *ScopeSet
+	policy    MethodPolicy
+	style     ErrorStyle
+	sources   []Source
+	allowLive bool
+	allowTest bool
+
+	ownerHeader string
+	optional    bool
+	hide        bool
+	logger      *slog.Logger
+	onAuth      func(*http.Request, *Key)
+	onReject    func(*http.Request, AuthError)
+	usage       *UsageRecorder
+	timeout     time.Duration
+	clock       Clock
+	realm       string
+	retryAfter  time.Duration
+
+	// Precomputed header values.
+	challengeMissing []string
+	challengeInvalid []string
+	retryAfterValue  []string
+}
+
+// FastLookup is implemented by stores whose Lookup answers from memory
+// without blocking, such as MemoryStore, or that apply their own deadline to
+// the lookups that do block, such as Cache. The middleware does not wrap
+// their lookups in a context deadline, which would cost a timer and three
+// allocations per request.
+type FastLookup interface {
+	FastLookup() bool
+}
+
+// FastLookup reports true: lookups never block.
+func (s *MemoryStore) FastLookup() bool { return true }
+
+// Middleware returns net/http middleware that authenticates every request
+// with an API key from store. See New for the options and the behaviour.
+func Middleware(store KeyStore, opts ...Option) func(http.Handler) http.Handler {
+	return New(store, opts...).Handler
+}
+
+// New configures an Authenticator. For each request its Handler:
+//
+//  1. assigns a request id (a safe incoming X-Request-Id, else "req_…") and
+//     echoes it in the X-Request-Id response header;
+//  2. extracts exactly one credential from the configured sources;
+//  3. parses it against the key formats — rejected here without a store
+//     call: missing, duplicated, oversized, malformed, bad checksum, or an
+//     environment that is not accepted;
+//  4. digests it and looks it up in the store (ErrNotFound → 401, any other
+//     failure, timeout or panic → 503);
+//  5. checks the key: revoked, expired, past its roll grace → 401; owner
+//     header mismatch → 403; missing scope for the method → 403;
+//  6. attaches the key and request id to the context, records usage and
+//     calls the next handler.
+//
+// Rejections go through the error style; the precise reason goes only to
+// the logger and the OnRejected hook. New panics if store is nil.
+func New(store KeyStore, opts ...Option) *Authenticator {
+	if store == nil {
+		panic("apikey: New: nil KeyStore")
+	}
+	a := &Authenticator{
+		store:      store,
+		policy:     DefaultMethodPolicy(),
+		style:      StyleProblem,
+		sources:    []Source{FromBearer()},
+		allowLive:  true,
+		allowTest:  true,
+		timeout:    2 * time.Second,
+		clock:      SystemClock,
+		realm:      "api",
+		retryAfter: time.Second,
+	}
+	if c, ok := store.(Configured); ok {
+		cfg := c.Config()
+		a.formats = []*Format{cfg.Format}
+		a.hasher = cfg.Hasher
+		a.scopes = cfg.Scopes
+		if cfg.Clock != nil {
+			a.clock = cfg.Clock
+		}
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	if len(a.formats) == 0 || a.formats[0] == nil {
+		a.formats = []*Format{FormatDefault}
+	}
+	if a.hasher == nil {
+		a.hasher = &Hasher{}
+	}
+	if len(a.sources) == 0 {
+		a.sources = []Source{FromBearer()}
+	}
+	if a.style == nil {
+		a.style = StyleProblem
+	}
+	if a.clock == nil {
+		a.clock = SystemClock
+	}
+	if f, ok := store.(FastLookup); ok && f.FastLookup() {
+		a.fast = true
+	}
+	a.rehasher, _ = store.(Rehasher)
+	a.challengeMissing = []string{`Bearer realm=` + quote(a.realm)}
+	a.challengeInvalid = []string{`Bearer realm=` + quote(a.realm) + `, error="invalid_token"`}
+	secs := (a.retryAfter + time.Second - 1) / time.Second
+	if secs < 1 {
+		secs = 1
+	}
+	a.retryAfterValue = []string{strconv.FormatInt(int64(secs), 10)}
+	return a
+}
+
+// Handler wraps next so that it only runs for authenticated requests (or
+// anonymous ones in optional mode).
+func (a *Authenticator) Handler(next http.Handler) http.Handler {
+	if next == nil {
+		panic("apikey: Handler: nil next handler")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.serve(w, r, next)
+	})
+}
+
+var headerRequestID = "X-Request-Id"
+
+func (a *Authenticator) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	rid := requestIDFrom(r)
+	w.Header()[headerRequestID] = []string{rid}
+
+	cred, src, reason := a.extract(r)
+	if reason == ReasonMissing && a.optional {
+		next.ServeHTTP(w, r.WithContext(&authContext{Context: r.Context(), requestID: rid, auth: a}))
+		return
+	}
+	if reason != ReasonNone {
+		a.reject(w, r, AuthError{Reason: reason, RequestID: rid})
+		return
+	}
+	_, env, err := ParseAny(a.formats, cred)
+	if err != nil {
+		reason = ReasonMalformed
+		if err == ErrKeyChecksum {
+			reason = ReasonChecksum
+		}
+		a.reject(w, r, AuthError{Reason: reason, RequestID: rid, Err: err})
+		return
+	}
+	if (env == EnvLive && !a.allowLive) || (env == EnvTest && !a.allowTest) {
+		a.reject(w, r, AuthError{Reason: ReasonEnvironment, RequestID: rid})
+		return
+	}
+
+	key, reason, err := a.lookup(r.Context(), cred)
+	if reason != ReasonNone {
+		if reason != ReasonUnknown && r.Context().Err() != nil {
+			return // the client has gone; nobody is left to answer
+		}
+		a.reject(w, r, AuthError{Reason: reason, RequestID: rid, Err: err})
+		return
+	}
+
+	now := a.clock.Now()
+	if reason, scope := a.check(r, key, env, now); reason != ReasonNone {
+		a.reject(w, r, AuthError{Reason: reason, RequestID: rid, KeyID: key.ID, Scope: scope})
+		return
+	}
+
+	if a.onAuth != nil {
+		a.onAuth(r, key)
+	}
+	if a.usage != nil {
+		a.usage.Record(key, now)
+	}
+	if a.hide {
+		r = hideCredential(r, a.sources[src])
+	}
+	next.ServeHTTP(w, r.WithContext(&authContext{Context: r.Context(), key: key, requestID: rid, auth: a}))
+}
+
+// lookup digests the credential and asks the store, under each pepper the
+// hasher knows (current first). It turns every failure into a reason and
+// never lets a store panic escape.
+func (a *Authenticator) lookup(ctx context.Context, cred string) (*Key, Reason, error) {
+	if !a.fast && a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	for i, n := 0, a.hasher.Candidates(); i < n; i++ {
+		digest, _ := a.hasher.DigestAt(i, cred)
+		key, err := a.safeLookup(ctx, digest)
+		switch {
+		case err == nil && key != nil:
+			if i > 0 && a.rehasher != nil {
+				a.rehash(ctx, key, cred)
+			}
+			return key, ReasonNone, nil
+		case err == nil:
+			return nil, ReasonStoreFailure, errors.New("apikey: store returned no key and no error")
+		case err == ErrNotFound || errors.Is(err, ErrNotFound):
+			continue
+		case errors.Is(err, errStorePanic):
+			return nil, ReasonStorePanic, err
+		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+			return nil, ReasonStoreTimeout, err
+		default:
+			return nil, ReasonStoreFailure, err
+		}
+	}
+	return nil, ReasonUnknown, ErrNotFound
+}
+
+var errStorePanic = errors.New("apikey: store panicked")
+
+// safeLookup calls the store and turns a panic into an error.
+func (a *Authenticator) safeLookup(ctx context.Context, d Digest) (k *Key, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			k, err = nil, fmt.Errorf("%w: %v", errStorePanic, p)
+		}
+	}()
+	return a.store.Lookup(ctx, d)
+}
+
+// rehash files a key found under a retiring pepper under the current one.
+// A failure is logged; the request goes on.
+func (a *Authenticator) rehash(ctx context.Context, k *Key, cred string) {
+	d, pepperID := a.hasher.DigestAt(0, cred)
+	if err := a.rehasher.Rehash(ctx, k.ID, d, pepperID); err != nil && a.logger != nil {
+		a.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: rehash under current pepper failed",
+			slog.String("key_id", k.ID), slog.Any("error", err))
+	}
+}
+
+// check applies the key's state, environment, owner binding and the method
+// policy.
+func (a *Authenticator) check(r *http.Request, k *Key, env Environment, now time.Time) (Reason, Scope) {
+	switch {
+	case !k.RevokedAt.IsZero():
+		return ReasonRevoked, ""
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		if k.RolledTo != "" {
+			return ReasonRolled, ""
+		}
+		return ReasonExpired, ""
+	case k.Environment != env:
+		// The store disagrees with the prefix: never trust either.
+		return ReasonEnvironment, ""
+	}
+	if a.ownerHeader != "" && !ownerMatches(r.Header[a.ownerHeader], k.Owner) {
+		return ReasonOwner, ""
+	}
+	if a.policy != nil {
+		need, ok := a.policy.Required(r.Method)
+		if !ok {
+			return ReasonScope, ""
+		}
+		if need != "" && !a.scopes.Allows(k.Scopes, need) {
+			return ReasonScope, need
+		}
+	}
+	return ReasonNone, ""
+}
+
+// ownerMatches compares the one owner header with the key's owner: exactly,
+// or case-insensitively for an e-mail address. Surrounding spaces and tabs
+// (RFC 9110 OWS) are not part of the value.
+func ownerMatches(vals []string, owner string) bool {
+	if len(vals) != 1 || owner == "" {
+		return false
+	}
+	v := strings.Trim(vals[0], " \t")
+	if strings.Contains(owner, "@") {
+		return strings.EqualFold(v, owner)
+	}
+	return v == owner
+}
+
+var noStore = []string{"no-store"}
+
+// reject sets the shared headers, reports the reason and writes the style's
+// body.
+func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, e AuthError) {
+	e.Realm = a.realm
+	h := w.Header()
+	h["Cache-Control"] = noStore
+	switch e.Status() {
+	case http.StatusUnauthorized:
+		if e.Reason == ReasonMissing || e.Reason == ReasonUnauthenticated {
+			h["Www-Authenticate"] = a.challengeMissing
+		} else {
+			h["Www-Authenticate"] = a.challengeInvalid
+		}
+	case http.StatusForbidden:
+		h["Www-Authenticate"] = []string{a.scopeChallenge(e.Scope)}
+	case http.StatusServiceUnavailable:
+		h["Retry-After"] = a.retryAfterValue
+	}
+	if a.logger != nil {
+		level := slog.LevelInfo
+		if e.Status() == http.StatusServiceUnavailable {
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{
+			slog.String("reason", e.Reason.String()),
+			slog.String("request_id", e.RequestID),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+		}
+		if e.KeyID != "" {
+			attrs = append(attrs, slog.String("key_id", e.KeyID))
+		}
+		if e.Scope != "" {
+			attrs = append(attrs, slog.String("scope", string(e.Scope)))
+		}
+		if e.Err != nil {
+			attrs = append(attrs, slog.String("error", e.Err.Error()))
+		}
+		a.logger.LogAttrs(r.Context(), level, "apikey: request rejected", attrs...)
+	}
+	if a.onReject != nil {
+		a.onReject(r, e)
+	}
+	a.style.WriteError(w, r, e)
+}
+
+func (a *Authenticator) scopeChallenge(s Scope) string {
+	c := `Bearer realm=` + quote(a.realm) + `, error="insufficient_scope"`
+	if s != "" {
+		c += `, scope=` + quote(string(s))
+	}
+	return c
+}
+
+// quote makes an RFC 9110 quoted-string.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		if c < 0x20 || c == 0x7f {
+			continue
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// Require returns middleware that lets a request through only when the
+// Authenticator's middleware authenticated it with a key that has every one
+// of scopes (through implication and wildcards). It answers 401 when no key
+// is in the context — it never passes by default — and 403 when a scope is
+// missing, in a's style.
+func (a *Authenticator) Require(scopes ...Scope) func(http.Handler) http.Handler {
+	return requireWith(a, scopes)
+}
+
+// Require guards a single handler: the request must carry a key
+// authenticated by an upstream Middleware, with every one of scopes. The
+// scope declarations and error style are those of that middleware. Without
+// an authenticated key in the context — no middleware upstream, or an
+// anonymous request in optional mode — it answers 401 (ezauth#184: a scope
+// check must never pass when authentication did not run); it uses
+// StyleProblem when no middleware ran.
+func Require(scopes ...Scope) func(http.Handler) http.Handler {
+	return requireWith(nil, scopes)
+}
+
+var defaultAuthenticator = New(KeyStoreFunc(func(context.Context, Digest) (*Key, error) {
+	return nil, ErrNotFound
+}))
+
+func requireWith(a *Authenticator, scopes []Scope) func(http.Handler) http.Handler {
+	scopes = append([]Scope(nil), scopes...)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := authFrom(r.Context())
+			auth := a
+			if auth == nil && c != nil {
+				auth = c.auth
+			}
+			if auth == nil {
+				auth = defaultAuthenticator
+			}
+			if c == nil || c.key == nil {
+				rid := ""
+				if c != nil {
+					rid = c.requestID
+				} else {
+					rid = requestIDFrom(r)
+					w.Header()[headerRequestID] = []string{rid}
+				}
+				auth.reject(w, r, AuthError{Reason: ReasonUnauthenticated, RequestID: rid})
+				return
+			}
+			if missing, ok := auth.scopes.AllowsAll(c.key.Scopes, scopes); !ok {
+				auth.reject(w, r, AuthError{Reason: ReasonScope, RequestID: c.requestID, KeyID: c.key.ID, Scope: missing})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

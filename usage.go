@@ -1,0 +1,277 @@
+package apikey
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// UsageRecorder counts authenticated requests per key off the request path.
+// Record only updates an in-memory tally; a background goroutine coalesces
+// the tallies and hands them to the store's RecordUsage every interval, on
+// Flush and on Close.
+//
+//   - Nothing is lost on a graceful Close: it stops taking records and
+//     flushes what remains, retrying a failed flush.
+//   - Memory stays bounded: at most MaxPending keys are tallied between
+//     flushes; records of further keys are counted as dropped (Stats) and
+//     trigger an early flush. Keys already tallied are always counted.
+//   - A failed flush never blocks requests: its batch is kept, merged with
+//     newer tallies, and retried at the next interval.
+//   - Live and test usage stay apart: each record carries the key's
+//     environment, so quota counting can use live usage alone.
+type UsageRecorder struct {
+	store    UsageStore
+	interval time.Duration
+	timeout  time.Duration
+	max      int
+	logger   *slog.Logger
+
+	shards [usageShards]usageShard
+	seed   maphash.Seed
+	size   atomic.Int64 // keys tallied across shards
+
+	flushMu sync.Mutex       // one flush at a time
+	carry   map[string]Usage // batch of a failed flush, retried next time
+
+	kick    chan struct{}
+	done    chan struct{}
+	stopped chan struct{}
+	closed  atomic.Bool
+	once    sync.Once
+
+	dropped  atomic.Uint64
+	flushed  atomic.Uint64
+	failures atomic.Uint64
+}
+
+const usageShards = 16
+
+type usageShard struct {
+	mu sync.Mutex
+	m  map[string]Usage
+	_  [64 - 8 - 8]byte
+}
+
+// UsageOption configures a UsageRecorder.
+type UsageOption func(*UsageRecorder)
+
+// FlushEvery sets the flush interval. Default 10 s.
+func FlushEvery(d time.Duration) UsageOption {
+	return func(u *UsageRecorder) {
+		if d > 0 {
+			u.interval = d
+		}
+	}
+}
+
+// FlushTimeout bounds each call to the store. Default 5 s.
+func FlushTimeout(d time.Duration) UsageOption {
+	return func(u *UsageRecorder) {
+		if d > 0 {
+			u.timeout = d
+		}
+	}
+}
+
+// MaxPending bounds how many distinct keys are tallied between flushes.
+// Default 100,000.
+func MaxPending(n int) UsageOption {
+	return func(u *UsageRecorder) {
+		if n > 0 {
+			u.max = n
+		}
+	}
+}
+
+// UsageLogger sets where flush failures are logged. Default: not logged.
+func UsageLogger(l *slog.Logger) UsageOption { return func(u *UsageRecorder) { u.logger = l } }
+
+// NewUsageRecorder starts a recorder that flushes into store. Call Close
+// when the server shuts down.
+func NewUsageRecorder(store UsageStore, opts ...UsageOption) *UsageRecorder {
+	u := &UsageRecorder{
+		store:    store,
+		interval: 10 * time.Second,
+		timeout:  5 * time.Second,
+		max:      100_000,
+		seed:     maphash.MakeSeed(),
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		stopped:  make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(u)
+	}
+	for i := range u.shards {
+		u.shards[i].m = make(map[string]Usage)
+	}
+	go u.loop()
+	return u
+}
+
+// Record counts one request by k at time at. It never blocks on the store.
+// After Close it does nothing.
+func (u *UsageRecorder) Record(k *Key, at time.Time) {
+	if u.closed.Load() {
+		u.dropped.Add(1)
+		return
+	}
+	sh := &u.shards[maphash.String(u.seed, k.ID)%usageShards]
+	sh.mu.Lock()
+	p, ok := sh.m[k.ID]
+	if !ok {
+		if u.size.Load() >= int64(u.max) {
+			sh.mu.Unlock()
+			u.dropped.Add(1)
+			u.trigger()
+			return
+		}
+		u.size.Add(1)
+		p = Usage{KeyID: k.ID, Environment: k.Environment}
+	}
+	p.Count++
+	if at.After(p.LastUsed) {
+		p.LastUsed = at
+	}
+	sh.m[k.ID] = p
+	sh.mu.Unlock()
+}
+
+func (u *UsageRecorder) trigger() {
+	select {
+	case u.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (u *UsageRecorder) loop() {
+	defer close(u.stopped)
+	t := time.NewTicker(u.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-u.kick:
+		case <-u.done:
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), u.timeout)
+		if err := u.Flush(ctx); err != nil && u.logger != nil {
+			u.logger.Warn("apikey: usage flush failed; will retry", slog.Any("error", err))
+		}
+		cancel()
+	}
+}
+
+// Flush hands everything tallied so far to the store now. On failure the
+// batch is kept for the next flush and the error is returned.
+func (u *UsageRecorder) Flush(ctx context.Context) error {
+	u.flushMu.Lock()
+	defer u.flushMu.Unlock()
+	batch := u.carry
+	u.carry = nil
+	u.size.Add(-int64(len(batch)))
+	for i := range u.shards {
+		sh := &u.shards[i]
+		sh.mu.Lock()
+		m := sh.m
+		if len(m) > 0 {
+			sh.m = make(map[string]Usage, len(m))
+		}
+		sh.mu.Unlock()
+		if len(m) == 0 {
+			continue
+		}
+		u.size.Add(-int64(len(m)))
+		if batch == nil {
+			batch = m
+			continue
+		}
+		for id, p := range m {
+			batch[id] = merge(batch[id], p)
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	list := make([]Usage, 0, len(batch))
+	for _, p := range batch {
+		list = append(list, p)
+	}
+	if err := u.store.RecordUsage(ctx, list); err != nil {
+		u.failures.Add(1)
+		u.carry = batch
+		u.size.Add(int64(len(batch))) // the carry counts toward MaxPending
+		return fmt.Errorf("apikey: usage flush of %d keys: %w", len(list), err)
+	}
+	var n uint64
+	for _, p := range list {
+		n += p.Count
+	}
+	u.flushed.Add(n)
+	return nil
+}
+
+func merge(a, b Usage) Usage {
+	if a.KeyID == "" {
+		return b
+	}
+	a.Count += b.Count
+	if b.LastUsed.After(a.LastUsed) {
+		a.LastUsed = b.LastUsed
+	}
+	return a
+}
+
+// closeAttempts is how many times Close tries the final flush.
+const closeAttempts = 3
+
+// Close stops the background flusher and flushes what remains, trying up to
+// three times. It returns an error only if usage could not be delivered;
+// that error says how many requests were lost. Close is idempotent.
+func (u *UsageRecorder) Close() error {
+	var err error
+	u.once.Do(func() {
+		u.closed.Store(true)
+		close(u.done)
+		<-u.stopped
+		for attempt := 0; attempt < closeAttempts; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), u.timeout)
+			err = u.Flush(ctx)
+			cancel()
+			if err == nil {
+				return
+			}
+			time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+		}
+		var lost uint64
+		for _, p := range u.carry {
+			lost += p.Count
+		}
+		err = fmt.Errorf("apikey: usage of %d requests not recorded: %w", lost, err)
+	})
+	return err
+}
+
+// UsageStats reports a recorder's counters.
+type UsageStats struct {
+	Pending  int    // keys tallied and not yet flushed, retried batch included
+	Flushed  uint64 // requests delivered to the store
+	Dropped  uint64 // requests not counted: over MaxPending, or after Close
+	Failures uint64 // failed flushes (each retried)
+}
+
+// Stats returns the recorder's counters.
+func (u *UsageRecorder) Stats() UsageStats {
+	return UsageStats{
+		Pending:  int(u.size.Load()),
+		Flushed:  u.flushed.Load(),
+		Dropped:  u.dropped.Load(),
+		Failures: u.failures.Load(),
+	}
+}

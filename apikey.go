@@ -89,7 +89,9 @@ func (s State) String() string {
 // secret. Keys handed out by a KeyStore's Lookup and by FromContext may be
 // shared between requests; treat them as read-only.
 type Key struct {
-	// ID is a log-safe identifier: "key_" followed by a UUIDv7.
+	// ID is a log-safe identifier: "key_" followed by a UUIDv7 in 26
+	// lowercase Crockford base32 characters (the TypeID encoding), so IDs
+	// sort by creation time.
 	ID string `json:"id"`
 	// Name is a human label, such as "zapier-readonly".
 	Name string `json:"name"`
@@ -159,14 +161,31 @@ func (k *Key) LogValue() slog.Value {
 	)
 }
 
-// NewKeyID returns a fresh key ID: "key_" + a UUIDv7, so IDs sort by
-// creation time.
+// NewKeyID returns a fresh key ID: "key_" + a UUIDv7 as 26 lowercase
+// Crockford base32 characters, such as "key_01jd5y4m2pf3qx8v9b7c6n0rtw".
+// IDs sort by creation time and fit in 32 bytes.
 func NewKeyID() (string, error) {
 	u, err := uuid.NewV7()
 	if err != nil {
 		return "", fmt.Errorf("apikey: key id: %w", err)
 	}
-	return "key_" + u.String(), nil
+	const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+	var b [4 + 26]byte
+	copy(b[:], "key_")
+	// 128 bits as 26 five-bit digits, most significant first, with two
+	// zero bits of padding on top.
+	for i := 0; i < 26; i++ {
+		bit := 130 - 5*(i+1) // position of the digit's lowest bit
+		var v byte
+		for j := 4; j >= 0; j-- {
+			v <<= 1
+			if p := bit + j; p < 128 && u[15-p/8]>>(p%8)&1 == 1 {
+				v |= 1
+			}
+		}
+		b[4+i] = alphabet[v]
+	}
+	return string(b[:]), nil
 }
 
 // Secret holds a plaintext API key. It exists between generation and the

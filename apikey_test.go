@@ -103,6 +103,7 @@ func TestNewKeyID(t *testing.T) {
 	require.NoError(t, err)
 	b, err := apikey.NewKeyID()
 	require.NoError(t, err)
-	assert.Regexp(t, `^key_[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, a)
+	assert.Regexp(t, `^key_[0-7][0-9a-hjkmnp-tv-z]{25}$`, a)
 	assert.NotEqual(t, a, b)
+	assert.Less(t, a, b, "IDs sort by creation time")
 }

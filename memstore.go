@@ -27,8 +27,8 @@ type MemoryStore struct {
 	cfg    StoreConfig
 	shards [memShards]memShard
 
-	mu     sync.Mutex // serialises management, usage and the file
-	byID   map[string]*memRecord
+	mu     sync.Mutex         // serialises management, usage and the file
+	byID   map[string]Digest  // where each key is filed
 	scopes map[string][]Scope // interned scope lists, shared by keys
 	file   string             // "" when not persisted
 }
@@ -39,18 +39,11 @@ type memShard struct {
 	_  [64 - 8 - 24]byte // keep shards on separate cache lines
 }
 
-// memRecord is the management view of one key: the digest it is filed
-// under and the current snapshot.
-type memRecord struct {
-	digest Digest
-	key    *Key
-}
-
 // NewMemoryStore returns an empty in-memory store that is not persisted.
 func NewMemoryStore(cfg StoreConfig) *MemoryStore {
 	s := &MemoryStore{
 		cfg:    cfg.WithDefaults(),
-		byID:   make(map[string]*memRecord),
+		byID:   make(map[string]Digest),
 		scopes: make(map[string][]Scope),
 	}
 	for i := range s.shards {
@@ -137,29 +130,53 @@ func (s *MemoryStore) insertLocked(d Digest, k *Key) error {
 	}
 	k.Scopes = s.intern(k.Scopes)
 	sh.m[d] = k
-	s.byID[k.ID] = &memRecord{digest: d, key: k}
+	s.byID[k.ID] = d
 	return nil
 }
 
+// getLocked returns the digest and current snapshot of a key by ID.
+func (s *MemoryStore) getLocked(id string) (Digest, *Key, bool) {
+	d, ok := s.byID[id]
+	if !ok {
+		return Digest{}, nil, false
+	}
+	sh := s.shard(d)
+	sh.mu.RLock()
+	k := sh.m[d]
+	sh.mu.RUnlock()
+	return d, k, true
+}
+
 func (s *MemoryStore) removeLocked(id string) {
-	rec := s.byID[id]
-	if rec == nil {
+	d, ok := s.byID[id]
+	if !ok {
 		return
 	}
-	sh := s.shard(rec.digest)
+	sh := s.shard(d)
 	sh.mu.Lock()
-	delete(sh.m, rec.digest)
+	delete(sh.m, d)
 	sh.mu.Unlock()
 	delete(s.byID, id)
 }
 
-// replaceLocked publishes a new snapshot of a key.
-func (s *MemoryStore) replaceLocked(rec *memRecord, k *Key) {
-	sh := s.shard(rec.digest)
+// replaceLocked publishes a new snapshot of the key filed under d.
+func (s *MemoryStore) replaceLocked(d Digest, k *Key) {
+	sh := s.shard(d)
 	sh.mu.Lock()
-	sh.m[rec.digest] = k
+	sh.m[d] = k
 	sh.mu.Unlock()
-	rec.key = k
+}
+
+// eachLocked calls fn for every key, shard by shard.
+func (s *MemoryStore) eachLocked(fn func(Digest, *Key)) {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.RLock()
+		for d, k := range sh.m {
+			fn(d, k)
+		}
+		sh.mu.RUnlock()
+	}
 }
 
 // intern shares one backing array among keys with the same scope list.
@@ -191,11 +208,11 @@ func (s *MemoryStore) Get(ctx context.Context, id string) (*Key, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.byID[id]
-	if rec == nil {
+	_, k, ok := s.getLocked(id)
+	if !ok {
 		return nil, fmt.Errorf("get %q: %w", id, ErrNotFound)
 	}
-	return rec.key.Clone(), nil
+	return k.Clone(), nil
 }
 
 // List returns copies of the keys matching the filter, oldest first.
@@ -205,12 +222,12 @@ func (s *MemoryStore) List(ctx context.Context, f Filter) ([]*Key, error) {
 	}
 	now := s.cfg.Clock.Now()
 	s.mu.Lock()
-	out := make([]*Key, 0, len(s.byID))
-	for _, rec := range s.byID {
-		if f.Match(rec.key, now) {
-			out = append(out, rec.key.Clone())
+	var out []*Key
+	s.eachLocked(func(_ Digest, k *Key) {
+		if f.Match(k, now) {
+			out = append(out, k.Clone())
 		}
-	}
+	})
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
@@ -229,16 +246,16 @@ func (s *MemoryStore) Revoke(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.byID[id]
-	if rec == nil {
+	d, cur, ok := s.getLocked(id)
+	if !ok {
 		return fmt.Errorf("revoke %q: %w", id, ErrNotFound)
 	}
-	if !rec.key.RevokedAt.IsZero() {
+	if !cur.RevokedAt.IsZero() {
 		return nil
 	}
-	k := *rec.key // snapshots are immutable: a shallow copy is a new one
+	k := *cur // snapshots are immutable: a shallow copy is a new one
 	k.RevokedAt = s.cfg.Clock.Now()
-	s.replaceLocked(rec, &k)
+	s.replaceLocked(d, &k)
 	if err := s.saveLocked(); err != nil {
 		// The revocation stays in effect in memory: failing open on a
 		// revocation is never acceptable. The caller learns the file lags.
@@ -258,24 +275,23 @@ func (s *MemoryStore) Roll(ctx context.Context, id string, opts ...RollOption) (
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.byID[id]
-	if rec == nil {
+	d, prev, ok := s.getLocked(id)
+	if !ok {
 		return nil, Secret{}, fmt.Errorf("roll %q: %w", id, ErrNotFound)
 	}
-	is, retire, err := s.cfg.Successor(rec.key, grace)
+	is, retire, err := s.cfg.Successor(prev, grace)
 	if err != nil {
 		return nil, Secret{}, err
 	}
 	if err := s.insertLocked(is.Digest, is.Key); err != nil {
 		return nil, Secret{}, err
 	}
-	prev := rec.key
 	old := *prev
 	old.RolledTo = is.Key.ID
 	old.ExpiresAt = retire
-	s.replaceLocked(rec, &old)
+	s.replaceLocked(d, &old)
 	if err := s.saveLocked(); err != nil {
-		s.replaceLocked(rec, prev)
+		s.replaceLocked(d, prev)
 		s.removeLocked(is.Key.ID)
 		return nil, Secret{}, err
 	}
@@ -289,11 +305,11 @@ func (s *MemoryStore) Rehash(ctx context.Context, id string, d Digest, pepperID 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.byID[id]
-	if rec == nil {
+	prevDigest, cur, ok := s.getLocked(id)
+	if !ok {
 		return fmt.Errorf("rehash %q: %w", id, ErrNotFound)
 	}
-	if rec.digest == d {
+	if prevDigest == d {
 		return nil
 	}
 	sh := s.shard(d)
@@ -303,15 +319,14 @@ func (s *MemoryStore) Rehash(ctx context.Context, id string, d Digest, pepperID 
 	if taken {
 		return fmt.Errorf("%w: rehash %q: digest already filed", ErrInvalid, id)
 	}
-	prevDigest := rec.digest
-	k := *rec.key
+	k := *cur
 	k.PepperID = pepperID
 	// File under the new digest before removing the old one, so a
 	// concurrent lookup finds the key under one or the other.
 	sh.mu.Lock()
 	sh.m[d] = &k
 	sh.mu.Unlock()
-	rec.digest, rec.key = d, &k
+	s.byID[id] = d
 	old := s.shard(prevDigest)
 	old.mu.Lock()
 	delete(old.m, prevDigest)
@@ -330,17 +345,16 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, batch []Usage) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range batch {
-		rec := s.byID[u.KeyID]
-		if rec == nil {
+		d, prev, ok := s.getLocked(u.KeyID)
+		if !ok {
 			continue
 		}
-		prev := rec.key
 		k := *prev
 		k.Requests += u.Count
 		if u.LastUsed.After(k.LastUsedAt) {
 			k.LastUsedAt = u.LastUsed
 		}
-		s.replaceLocked(rec, &k)
+		s.replaceLocked(d, &k)
 	}
 	return s.saveLocked()
 }
@@ -364,16 +378,15 @@ func (s *MemoryStore) Totals(ctx context.Context, f Filter) (UsageTotals, error)
 	var t UsageTotals
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, rec := range s.byID {
-		if !f.Match(rec.key, now) {
-			continue
+	s.eachLocked(func(_ Digest, k *Key) {
+		switch {
+		case !f.Match(k, now):
+		case k.Environment == EnvTest:
+			t.Test += k.Requests
+		default:
+			t.Live += k.Requests
 		}
-		if rec.key.Environment == EnvTest {
-			t.Test += rec.key.Requests
-		} else {
-			t.Live += rec.key.Requests
-		}
-	}
+	})
 	return t, nil
 }
 

@@ -97,9 +97,9 @@ func (s *MemoryStore) saveLocked() error {
 		return nil
 	}
 	f := storeFile{Magic: fileMagic, Version: fileVersion, Keys: make([]fileRecord, 0, len(s.byID))}
-	for _, rec := range s.byID {
-		f.Keys = append(f.Keys, fileRecord{Digest: rec.digest, Key: rec.key})
-	}
+	s.eachLocked(func(d Digest, k *Key) {
+		f.Keys = append(f.Keys, fileRecord{Digest: d, Key: k})
+	})
 	sort.Slice(f.Keys, func(i, j int) bool { return f.Keys[i].Key.ID < f.Keys[j].Key.ID })
 	data, err := json.MarshalIndent(&f, "", " ")
 	if err != nil {

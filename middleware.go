@@ -149,7 +149,7 @@ func (a *Authenticator) Handler(next http.Handler) http.Handler {
 	})
 }
 
-var headerRequestID = "X-Request-Id"
+const headerRequestID = "X-Request-Id"
 
 func (a *Authenticator) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	rid := requestIDFrom(r)
@@ -164,35 +164,19 @@ func (a *Authenticator) serve(w http.ResponseWriter, r *http.Request, next http.
 		a.reject(w, r, AuthError{Reason: reason, RequestID: rid})
 		return
 	}
-	_, env, err := ParseAny(a.formats, cred)
-	if err != nil {
-		reason = ReasonMalformed
-		if err == ErrKeyChecksum {
-			reason = ReasonChecksum
-		}
-		a.reject(w, r, AuthError{Reason: reason, RequestID: rid, Err: err})
-		return
-	}
-	if (env == EnvLive && !a.allowLive) || (env == EnvTest && !a.allowTest) {
-		a.reject(w, r, AuthError{Reason: ReasonEnvironment, RequestID: rid})
-		return
-	}
-
-	key, reason, err := a.lookup(r.Context(), cred)
+	now := a.clock.Now()
+	key, reason, err := a.verify(r.Context(), cred, now)
 	if reason != ReasonNone {
-		if reason != ReasonUnknown && r.Context().Err() != nil {
+		if isStoreFault(reason) && r.Context().Err() != nil {
 			return // the client has gone; nobody is left to answer
 		}
-		a.reject(w, r, AuthError{Reason: reason, RequestID: rid, Err: err})
+		a.reject(w, r, AuthError{Reason: reason, RequestID: rid, Err: err, KeyID: keyID(key)})
 		return
 	}
-
-	now := a.clock.Now()
-	if reason, scope := a.check(r, key, env, now); reason != ReasonNone {
+	if reason, scope := a.authorize(r, key); reason != ReasonNone {
 		a.reject(w, r, AuthError{Reason: reason, RequestID: rid, KeyID: key.ID, Scope: scope})
 		return
 	}
-
 	if a.onAuth != nil {
 		a.onAuth(r, key)
 	}
@@ -260,21 +244,65 @@ func (a *Authenticator) rehash(ctx context.Context, k *Key, cred string) {
 	}
 }
 
-// check applies the key's state, environment, owner binding and the method
-// policy.
-func (a *Authenticator) check(r *http.Request, k *Key, env Environment, now time.Time) (Reason, Scope) {
-	switch {
-	case !k.RevokedAt.IsZero():
-		return ReasonRevoked, ""
-	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
-		if k.RolledTo != "" {
-			return ReasonRolled, ""
-		}
-		return ReasonExpired, ""
-	case k.Environment != env:
-		// The store disagrees with the prefix: never trust either.
-		return ReasonEnvironment, ""
+// Verify checks a credential the way the middleware does, without the
+// HTTP parts (sources, owner header, method policy): format and
+// environment, then the store, then the key's state. It returns the key, or
+// an AuthError whose Reason says why not. Use it to authenticate outside
+// net/http, such as a gRPC interceptor or a WebSocket upgrade.
+func (a *Authenticator) Verify(ctx context.Context, credential string) (*Key, error) {
+	if len(credential) > MaxKeyLength {
+		return nil, AuthError{Reason: ReasonOversized, Realm: a.realm}
 	}
+	key, reason, err := a.verify(ctx, credential, a.clock.Now())
+	if reason != ReasonNone {
+		return nil, AuthError{Reason: reason, Err: err, KeyID: keyID(key), Realm: a.realm}
+	}
+	return key, nil
+}
+
+// verify runs steps 3 to 5 of a request: parse, environment, lookup,
+// state at now. On failure the key is returned when the store found one.
+func (a *Authenticator) verify(ctx context.Context, cred string, now time.Time) (*Key, Reason, error) {
+	_, env, err := ParseAny(a.formats, cred)
+	if err != nil {
+		if err == ErrKeyChecksum {
+			return nil, ReasonChecksum, err
+		}
+		return nil, ReasonMalformed, err
+	}
+	if (env == EnvLive && !a.allowLive) || (env == EnvTest && !a.allowTest) {
+		return nil, ReasonEnvironment, nil
+	}
+	key, reason, err := a.lookup(ctx, cred)
+	if reason != ReasonNone {
+		return nil, reason, err
+	}
+	switch {
+	case !key.RevokedAt.IsZero():
+		return key, ReasonRevoked, nil
+	case !key.ExpiresAt.IsZero() && !now.Before(key.ExpiresAt):
+		if key.RolledTo != "" {
+			return key, ReasonRolled, nil
+		}
+		return key, ReasonExpired, nil
+	case key.Environment != env:
+		// The store disagrees with the prefix: trust neither.
+		return key, ReasonEnvironment, nil
+	}
+	return key, ReasonNone, nil
+}
+
+func keyID(k *Key) string {
+	if k == nil {
+		return ""
+	}
+	return k.ID
+}
+
+func isStoreFault(r Reason) bool { return r.Status() == http.StatusServiceUnavailable }
+
+// authorize applies the owner binding and the method policy to a valid key.
+func (a *Authenticator) authorize(r *http.Request, k *Key) (Reason, Scope) {
 	if a.ownerHeader != "" && !ownerMatches(r.Header[a.ownerHeader], k.Owner) {
 		return ReasonOwner, ""
 	}

@@ -169,25 +169,26 @@ func (u *UsageRecorder) loop() {
 }
 
 // Flush hands everything tallied so far to the store now. On failure the
-// batch is kept for the next flush and the error is returned.
+// batch is kept for the next flush and the error is returned. Tallies in
+// flight and kept for a retry still count toward MaxPending.
 func (u *UsageRecorder) Flush(ctx context.Context) error {
 	u.flushMu.Lock()
 	defer u.flushMu.Unlock()
 	batch := u.carry
 	u.carry = nil
-	u.size.Add(-int64(len(batch)))
+	taken := len(batch)
 	for i := range u.shards {
 		sh := &u.shards[i]
 		sh.mu.Lock()
-		m := sh.m
-		if len(m) > 0 {
-			sh.m = make(map[string]Usage, len(m))
+		m, n := sh.m, len(sh.m)
+		if n > 0 {
+			sh.m = make(map[string]Usage, n)
 		}
 		sh.mu.Unlock()
-		if len(m) == 0 {
-			continue
+		if n == 0 {
+			continue // m is still the shard's live map: never touch it
 		}
-		u.size.Add(-int64(len(m)))
+		taken += n
 		if batch == nil {
 			batch = m
 			continue
@@ -206,9 +207,10 @@ func (u *UsageRecorder) Flush(ctx context.Context) error {
 	if err := u.store.RecordUsage(ctx, list); err != nil {
 		u.failures.Add(1)
 		u.carry = batch
-		u.size.Add(int64(len(batch))) // the carry counts toward MaxPending
+		u.size.Add(-int64(taken - len(batch))) // merging may have coalesced
 		return fmt.Errorf("apikey: usage flush of %d keys: %w", len(list), err)
 	}
+	u.size.Add(-int64(taken))
 	var n uint64
 	for _, p := range list {
 		n += p.Count

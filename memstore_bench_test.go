@@ -1,0 +1,97 @@
+package apikey_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/keygate/apikey"
+)
+
+// filledStore holds n keys with a typical name and two scopes, and the
+// digests of some of them.
+type filledStore struct {
+	store   *apikey.MemoryStore
+	digests []apikey.Digest
+	secrets []string
+	bytes   float64 // heap bytes per key
+}
+
+var (
+	filledMu sync.Mutex
+	filled   = map[int]*filledStore{}
+)
+
+func fillStore(b *testing.B, n int) *filledStore {
+	b.Helper()
+	filledMu.Lock()
+	defer filledMu.Unlock()
+	if f, ok := filled[n]; ok {
+		return f
+	}
+	ctx := context.Background()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := apikey.NewMemoryStore(apikey.StoreConfig{})
+	var h apikey.Hasher
+	f := &filledStore{store: s}
+	for i := 0; i < n; i++ {
+		_, sec, err := s.Create(ctx, apikey.KeySpec{
+			Name:   fmt.Sprintf("Production Backend %d", i%1000),
+			Scopes: []apikey.Scope{"read", "write"},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i%(n/100_000+1) == 0 { // up to 100k samples, spread over the store
+			f.digests = append(f.digests, h.Digest(sec.Reveal()))
+			f.secrets = append(f.secrets, sec.Reveal())
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// The sampled digests and secrets are outside the store; subtract them.
+	sample := float64(len(f.digests)) * (32 + 16 + 48)
+	f.bytes = (float64(after.HeapAlloc-before.HeapAlloc) - sample) / float64(n)
+	filled[n] = f
+	return f
+}
+
+func BenchmarkMemoryStoreLookup(b *testing.B) {
+	for _, n := range []int{1_000, 1_000_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			if n > 1000 && testing.Short() {
+				b.Skip("1M keys in -short mode")
+			}
+			f := fillStore(b, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := f.store.Lookup(ctx, f.digests[i%len(f.digests)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(f.bytes, "B/key")
+		})
+	}
+}
+
+func BenchmarkMemoryStoreLookupParallel(b *testing.B) {
+	f := fillStore(b, 100_000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := f.store.Lookup(ctx, f.digests[i%len(f.digests)]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}

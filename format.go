@@ -267,16 +267,36 @@ func ParseAny(formats []*Format, key string) (*Format, Environment, error) {
 	return nil, 0, firstErr
 }
 
-var crcTable = crc32.MakeTable(crc32.IEEE)
+// crcTables are the slicing-by-8 tables of CRC-32 (IEEE), the algorithm of
+// hash/crc32's generic path; crc32IEEEString uses them on a string without
+// converting it to a byte slice, so Parse neither allocates nor walks the
+// key one byte at a time.
+var crcTables = func() *[8][256]uint32 {
+	t := new([8][256]uint32)
+	t[0] = *crc32.MakeTable(crc32.IEEE)
+	for i := 0; i < 256; i++ {
+		crc := t[0][i]
+		for j := 1; j < 8; j++ {
+			crc = t[0][crc&0xff] ^ (crc >> 8)
+			t[j][i] = crc
+		}
+	}
+	return t
+}()
 
-func crc32IEEE(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
+func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
 
-// crc32IEEEString is crc32.ChecksumIEEE over a string without converting it
-// to a byte slice, so Parse does not allocate.
 func crc32IEEEString(s string) uint32 {
+	t := crcTables
 	crc := ^uint32(0)
+	for len(s) >= 8 {
+		crc ^= uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+		crc = t[0][s[7]] ^ t[1][s[6]] ^ t[2][s[5]] ^ t[3][s[4]] ^
+			t[4][crc>>24] ^ t[5][(crc>>16)&0xff] ^ t[6][(crc>>8)&0xff] ^ t[7][crc&0xff]
+		s = s[8:]
+	}
 	for i := 0; i < len(s); i++ {
-		crc = crcTable[byte(crc)^s[i]] ^ (crc >> 8)
+		crc = t[0][byte(crc)^s[i]] ^ (crc >> 8)
 	}
 	return ^crc
 }

@@ -152,20 +152,19 @@ func (a *Authenticator) Handler(next http.Handler) http.Handler {
 const headerRequestID = "X-Request-Id"
 
 func (a *Authenticator) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	rid := requestIDFrom(r)
-	w.Header()[headerRequestID] = []string{rid}
+	c := newAuthContext(w, r, a)
+	rid := c.requestID
 
 	cred, src, reason := a.extract(r)
 	if reason == ReasonMissing && a.optional {
-		next.ServeHTTP(w, r.WithContext(&authContext{Context: r.Context(), requestID: rid, auth: a}))
+		next.ServeHTTP(w, r.WithContext(c))
 		return
 	}
 	if reason != ReasonNone {
 		a.reject(w, r, AuthError{Reason: reason, RequestID: rid})
 		return
 	}
-	now := a.clock.Now()
-	key, reason, err := a.verify(r.Context(), cred, now)
+	key, reason, err := a.verify(r.Context(), cred)
 	if reason != ReasonNone {
 		if isStoreFault(reason) && r.Context().Err() != nil {
 			return // the client has gone; nobody is left to answer
@@ -181,12 +180,13 @@ func (a *Authenticator) serve(w http.ResponseWriter, r *http.Request, next http.
 		a.onAuth(r, key)
 	}
 	if a.usage != nil {
-		a.usage.Record(key, now)
+		a.usage.Record(key, a.clock.Now())
 	}
 	if a.hide {
 		r = hideCredential(r, a.sources[src])
 	}
-	next.ServeHTTP(w, r.WithContext(&authContext{Context: r.Context(), key: key, requestID: rid, auth: a}))
+	c.key = key
+	next.ServeHTTP(w, r.WithContext(c))
 }
 
 // lookup digests the credential and asks the store, under each pepper the
@@ -253,7 +253,7 @@ func (a *Authenticator) Verify(ctx context.Context, credential string) (*Key, er
 	if len(credential) > MaxKeyLength {
 		return nil, AuthError{Reason: ReasonOversized, Realm: a.realm}
 	}
-	key, reason, err := a.verify(ctx, credential, a.clock.Now())
+	key, reason, err := a.verify(ctx, credential)
 	if reason != ReasonNone {
 		return nil, AuthError{Reason: reason, Err: err, KeyID: keyID(key), Realm: a.realm}
 	}
@@ -261,8 +261,9 @@ func (a *Authenticator) Verify(ctx context.Context, credential string) (*Key, er
 }
 
 // verify runs steps 3 to 5 of a request: parse, environment, lookup,
-// state at now. On failure the key is returned when the store found one.
-func (a *Authenticator) verify(ctx context.Context, cred string, now time.Time) (*Key, Reason, error) {
+// state. On failure the key is returned when the store found one. The
+// clock is read only for a key that can expire.
+func (a *Authenticator) verify(ctx context.Context, cred string) (*Key, Reason, error) {
 	_, env, err := ParseAny(a.formats, cred)
 	if err != nil {
 		if err == ErrKeyChecksum {
@@ -280,7 +281,7 @@ func (a *Authenticator) verify(ctx context.Context, cred string, now time.Time) 
 	switch {
 	case !key.RevokedAt.IsZero():
 		return key, ReasonRevoked, nil
-	case !key.ExpiresAt.IsZero() && !now.Before(key.ExpiresAt):
+	case !key.ExpiresAt.IsZero() && !a.clock.Now().Before(key.ExpiresAt):
 		if key.RolledTo != "" {
 			return key, ReasonRolled, nil
 		}

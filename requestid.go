@@ -5,16 +5,16 @@ import (
 	"encoding/binary"
 	"net/http"
 	"sync/atomic"
-	"time"
 )
 
 // MaxRequestIDLength is the longest incoming X-Request-Id that is reused.
 const MaxRequestIDLength = 64
 
-// The request-id generator: a ULID-like 26-character Crockford base32 string
-// after "req_": 48 bits of milliseconds, 40 random bits chosen once per
-// process and a 40-bit counter that starts at a random value. IDs are unique
-// within a process without a random read per request, and sort by time.
+// The request-id generator: 26 Crockford base32 characters after "req_",
+// holding 64 random bits chosen once per process and a 64-bit counter that
+// starts at a random value. IDs are unique within a process, collide across
+// processes with negligible probability, and cost neither a random read
+// nor a clock read per request.
 var (
 	reqIDProcess uint64
 	reqIDCounter atomic.Uint64
@@ -25,25 +25,30 @@ func init() {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic("apikey: crypto/rand unavailable: " + err.Error())
 	}
-	reqIDProcess = binary.LittleEndian.Uint64(b[:8]) & (1<<40 - 1)
+	reqIDProcess = binary.LittleEndian.Uint64(b[:8])
 	reqIDCounter.Store(binary.LittleEndian.Uint64(b[8:]))
 }
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
+// requestIDLength is the length of a generated request id.
+const requestIDLength = 4 + 26
+
 // NewRequestID returns a fresh "req_" id.
 func NewRequestID() string {
-	var b [4 + 26]byte
-	copy(b[:], "req_")
-	ms := uint64(time.Now().UnixMilli())
-	n := reqIDCounter.Add(1) & (1<<40 - 1)
-	encodeBase32(b[4:14], ms, 10)
-	encodeBase32(b[14:22], reqIDProcess, 8)
-	encodeBase32(b[22:30], n, 8)
+	var b [requestIDLength]byte
+	fillRequestID(&b)
 	return string(b[:])
 }
 
-// encodeBase32 writes the low 5*n bits of v as n Crockford digits.
+func fillRequestID(b *[requestIDLength]byte) {
+	copy(b[:], "req_")
+	encodeBase32(b[4:17], reqIDProcess, 13)
+	encodeBase32(b[17:30], reqIDCounter.Add(1), 13)
+}
+
+// encodeBase32 writes v as n Crockford digits, most significant first (13
+// digits hold 64 bits).
 func encodeBase32(dst []byte, v uint64, n int) {
 	for i := n - 1; i >= 0; i-- {
 		dst[i] = crockford[v&31]
@@ -51,13 +56,21 @@ func encodeBase32(dst []byte, v uint64, n int) {
 	}
 }
 
-// requestIDFrom reuses the request's X-Request-Id when it is one header of
-// 1 to MaxRequestIDLength safe characters ([A-Za-z0-9._-]); otherwise it
-// makes a new one. Anything else (spaces, quotes, control bytes, non-ASCII)
-// could forge log lines or break a JSON consumer, so it is never echoed.
+// incomingRequestID returns the request's X-Request-Id when it is one
+// header of 1 to MaxRequestIDLength safe characters ([A-Za-z0-9._-]).
+// Anything else (spaces, quotes, control bytes, non-ASCII) could forge log
+// lines or break a JSON consumer, so it is never echoed.
+func incomingRequestID(r *http.Request) (string, bool) {
+	if v := r.Header[headerRequestID]; len(v) == 1 && safeRequestID(v[0]) {
+		return v[0], true
+	}
+	return "", false
+}
+
+// requestIDFrom reuses a safe incoming X-Request-Id or makes a new one.
 func requestIDFrom(r *http.Request) string {
-	if v := r.Header["X-Request-Id"]; len(v) == 1 && safeRequestID(v[0]) {
-		return v[0]
+	if id, ok := incomingRequestID(r); ok {
+		return id
 	}
 	return NewRequestID()
 }

@@ -1,0 +1,48 @@
+package jsonw
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStringRoundTrips(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " and \ backslash`, "tab\tnewline\ncr\r", "\x00\x01\x1f",
+		"unicode é ✓ 😀", "<script>&", "\u2028",
+	} {
+		b := String(nil, s)
+		require.True(t, json.Valid(b), "%q -> %s", s, b)
+		var back string
+		require.NoError(t, json.Unmarshal(b, &back))
+		assert.Equal(t, s, back)
+	}
+}
+
+func TestInvalidUTF8BecomesReplacement(t *testing.T) {
+	b := String(nil, "a\xffb\xc3")
+	require.True(t, json.Valid(b), "%s", b)
+	var back string
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, "a\ufffdb\ufffd", back)
+}
+
+func TestFieldsBuildAnObject(t *testing.T) {
+	b := append(Field([]byte("{"), "a", true), '1')
+	b = Bool(Field(b, "b", false), true)
+	b = Int(Field(b, "c", false), -7)
+	b = append(b, '}')
+	assert.JSONEq(t, `{"a":1,"b":true,"c":-7}`, string(b))
+}
+
+func FuzzString(f *testing.F) {
+	f.Add("hello")
+	f.Add("\xff\x00\"")
+	f.Fuzz(func(t *testing.T, s string) {
+		if !json.Valid(String(nil, s)) {
+			t.Fatalf("invalid JSON for %q", s)
+		}
+	})
+}

@@ -213,7 +213,7 @@ func (a *Authenticator) lookup(ctx context.Context, cred string) (*Key, Reason, 
 			continue
 		case errors.Is(err, errStorePanic):
 			return nil, ReasonStorePanic, err
-		case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		case errors.Is(err, context.DeadlineExceeded):
 			return nil, ReasonStoreTimeout, err
 		default:
 			return nil, ReasonStoreFailure, err

@@ -63,6 +63,7 @@ type FormatError struct {
 	Problem string
 }
 
+// Error says which check failed; it never includes the key.
 func (e *FormatError) Error() string { return "apikey: malformed key: bad " + e.Problem }
 
 // Unwrap makes every FormatError match ErrMalformedKey.

@@ -119,6 +119,14 @@ func NewCache(store KeyStore, opts ...CacheOption) *Cache {
 
 func (c *Cache) shard(d Digest) *cacheShard { return &c.shards[d[1]%cacheShards] }
 
+func (c *Cache) get(d Digest) *cacheEntry {
+	sh := c.shard(d)
+	sh.mu.RLock()
+	e := sh.m[d]
+	sh.mu.RUnlock()
+	return e
+}
+
 // FastLookup reports true: hits answer from memory and misses carry the
 // cache's own lookup timeout, so the middleware adds no deadline.
 func (c *Cache) FastLookup() bool { return true }
@@ -135,10 +143,7 @@ func (c *Cache) Config() StoreConfig {
 func (c *Cache) Lookup(ctx context.Context, d Digest) (*Key, error) {
 	now := c.clock.Now().UnixNano()
 	epoch := c.epoch.Load() // before reading the entry: see the stale check
-	sh := c.shard(d)
-	sh.mu.RLock()
-	e := sh.m[d]
-	sh.mu.RUnlock()
+	e := c.get(d)
 	if e != nil && now < e.expires {
 		if e.key == nil {
 			c.negHits.Add(1)
@@ -182,6 +187,13 @@ func (c *Cache) miss(ctx context.Context, d Digest, e *cacheEntry, now int64, ep
 // that its departure does not fail the others, and caches the answer unless
 // an invalidation happened meanwhile.
 func (c *Cache) fetch(ctx context.Context, d Digest, epoch uint64) (*Key, error) {
+	// A flight that ended just before this one began has filled the entry.
+	if e := c.get(d); e != nil && c.clock.Now().UnixNano() < e.expires {
+		if e.key == nil {
+			return nil, ErrNotFound
+		}
+		return e.key, nil
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
 	c.storeCalls.Add(1)

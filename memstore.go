@@ -3,21 +3,18 @@ package apikey
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"sort"
 	"sync"
 )
-
-// memShards is the number of independently locked digest maps. Lookups of
-// different keys rarely share a lock, so readers on many cores do not
-// contend on one cache line.
-const memShards = 64
 
 // MemoryStore is the embedded default KeyStore: every key in memory, O(1)
 // lookup by digest, safe for concurrent use. It implements KeyStore,
 // Manager, UsageStore, Rehasher and Configured.
 //
 // Lookups take one read lock out of 64, chosen by the digest, so they scale
-// across cores. Management operations serialise on one mutex; with a file
+// across cores. The index costs about 60 bytes per key beside the Key (see
+// memindex.go). Management operations serialise on one mutex; with a file
 // (OpenMemoryStore) each one rewrites the file atomically, which suits the
 // thousands of keys of a small server, not millions.
 //
@@ -27,41 +24,31 @@ type MemoryStore struct {
 	cfg    StoreConfig
 	shards [memShards]memShard
 
-	mu     sync.Mutex         // serialises management, usage and the file
-	byID   map[string]Digest  // where each key is filed
+	mu     sync.Mutex         // serialises changes, management reads and the file
+	ids    idIndex            // key ID → location
 	scopes map[string][]Scope // interned scope lists, shared by keys
 	file   string             // "" when not persisted
 }
 
-type memShard struct {
-	mu sync.RWMutex
-	m  map[Digest]*Key
-	_  [64 - 8 - 24]byte // keep shards on separate cache lines
-}
-
 // NewMemoryStore returns an empty in-memory store that is not persisted.
 func NewMemoryStore(cfg StoreConfig) *MemoryStore {
-	s := &MemoryStore{
+	return &MemoryStore{
 		cfg:    cfg.WithDefaults(),
-		byID:   make(map[string]Digest),
+		ids:    idIndex{seed: maphash.MakeSeed()},
 		scopes: make(map[string][]Scope),
 	}
-	for i := range s.shards {
-		s.shards[i].m = make(map[Digest]*Key)
-	}
-	return s
 }
 
 // Config returns the store's configuration, defaults applied.
 func (s *MemoryStore) Config() StoreConfig { return s.cfg }
 
-func (s *MemoryStore) shard(d Digest) *memShard { return &s.shards[d[0]%memShards] }
+func shardOf(d Digest) int { return int(d[0] % memShards) }
 
 // Lookup returns the key filed under digest, or ErrNotFound.
 func (s *MemoryStore) Lookup(_ context.Context, d Digest) (*Key, error) {
-	sh := s.shard(d)
+	sh := &s.shards[shardOf(d)]
 	sh.mu.RLock()
-	k := sh.m[d]
+	k := sh.lookup(d)
 	sh.mu.RUnlock()
 	if k == nil {
 		return nil, ErrNotFound
@@ -73,7 +60,7 @@ func (s *MemoryStore) Lookup(_ context.Context, d Digest) (*Key, error) {
 func (s *MemoryStore) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.byID)
+	return s.ids.live
 }
 
 // Create makes, stores and returns a new key and its secret.
@@ -119,63 +106,66 @@ func (s *MemoryStore) Add(ctx context.Context, d Digest, k *Key) error {
 }
 
 func (s *MemoryStore) insertLocked(d Digest, k *Key) error {
-	if _, dup := s.byID[k.ID]; dup {
+	if _, _, dup := s.findID(k.ID); dup {
 		return fmt.Errorf("%w: key id %s already exists", ErrInvalid, k.ID)
 	}
-	sh := s.shard(d)
+	n := shardOf(d)
+	sh := &s.shards[n]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, dup := sh.m[d]; dup {
+	if _, dup := sh.find(d); dup {
 		return fmt.Errorf("%w: digest already filed", ErrInvalid)
 	}
 	k.Scopes = s.intern(k.Scopes)
-	sh.m[d] = k
-	s.byID[k.ID] = d
+	pos, ok := sh.insert(d, k)
+	if !ok {
+		return fmt.Errorf("apikey: memory store shard full (%d keys)", maxPos)
+	}
+	s.addID(k.ID, makeLoc(n, pos))
 	return nil
 }
 
 // getLocked returns the digest and current snapshot of a key by ID.
 func (s *MemoryStore) getLocked(id string) (Digest, *Key, bool) {
-	d, ok := s.byID[id]
+	_, l, ok := s.findID(id)
 	if !ok {
 		return Digest{}, nil, false
 	}
-	sh := s.shard(d)
-	sh.mu.RLock()
-	k := sh.m[d]
-	sh.mu.RUnlock()
-	return d, k, true
+	e := s.entry(l)
+	return e.digest, e.key, true
 }
 
 func (s *MemoryStore) removeLocked(id string) {
-	d, ok := s.byID[id]
+	slot, l, ok := s.findID(id)
 	if !ok {
 		return
 	}
-	sh := s.shard(d)
+	d := s.entry(l).digest
+	s.dropID(slot)
+	sh := &s.shards[l.shard()]
 	sh.mu.Lock()
-	delete(sh.m, d)
+	sh.remove(d)
 	sh.mu.Unlock()
-	delete(s.byID, id)
 }
 
 // replaceLocked publishes a new snapshot of the key filed under d.
 func (s *MemoryStore) replaceLocked(d Digest, k *Key) {
-	sh := s.shard(d)
+	sh := &s.shards[shardOf(d)]
 	sh.mu.Lock()
-	sh.m[d] = k
+	if pos, ok := sh.find(d); ok {
+		sh.entries[pos].key = k
+	}
 	sh.mu.Unlock()
 }
 
-// eachLocked calls fn for every key, shard by shard.
+// eachLocked calls fn for every key.
 func (s *MemoryStore) eachLocked(fn func(Digest, *Key)) {
 	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.mu.RLock()
-		for d, k := range sh.m {
-			fn(d, k)
+		for _, e := range s.shards[i].entries {
+			if e.key != nil {
+				fn(e.digest, e.key)
+			}
 		}
-		sh.mu.RUnlock()
 	}
 }
 
@@ -312,24 +302,27 @@ func (s *MemoryStore) Rehash(ctx context.Context, id string, d Digest, pepperID 
 	if prevDigest == d {
 		return nil
 	}
-	sh := s.shard(d)
-	sh.mu.RLock()
-	_, taken := sh.m[d]
-	sh.mu.RUnlock()
-	if taken {
+	if _, taken := s.shards[shardOf(d)].find(d); taken {
 		return fmt.Errorf("%w: rehash %q: digest already filed", ErrInvalid, id)
 	}
 	k := *cur
 	k.PepperID = pepperID
-	// File under the new digest before removing the old one, so a
+	// File under the new digest before unfiling the old one, so that a
 	// concurrent lookup finds the key under one or the other.
+	n := shardOf(d)
+	sh := &s.shards[n]
 	sh.mu.Lock()
-	sh.m[d] = &k
+	pos, ok := sh.insert(d, &k)
 	sh.mu.Unlock()
-	s.byID[id] = d
-	old := s.shard(prevDigest)
+	if !ok {
+		return fmt.Errorf("apikey: memory store shard full (%d keys)", maxPos)
+	}
+	slot, _, _ := s.findID(id)
+	s.dropID(slot)
+	s.addID(id, makeLoc(n, pos))
+	old := &s.shards[shardOf(prevDigest)]
 	old.mu.Lock()
-	delete(old.m, prevDigest)
+	old.remove(prevDigest)
 	old.mu.Unlock()
 	if err := s.saveLocked(); err != nil {
 		return fmt.Errorf("rehash %q: not persisted: %w", id, err)

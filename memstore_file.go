@@ -96,7 +96,7 @@ func (s *MemoryStore) saveLocked() error {
 	if s.file == "" {
 		return nil
 	}
-	f := storeFile{Magic: fileMagic, Version: fileVersion, Keys: make([]fileRecord, 0, len(s.byID))}
+	f := storeFile{Magic: fileMagic, Version: fileVersion, Keys: make([]fileRecord, 0, s.ids.live)}
 	s.eachLocked(func(d Digest, k *Key) {
 		f.Keys = append(f.Keys, fileRecord{Digest: d, Key: k})
 	})

@@ -139,6 +139,20 @@ func (c *Cache) Config() StoreConfig {
 	return StoreConfig{}.WithDefaults()
 }
 
+// Rehash forwards pepper rotation to the wrapped store, when it can, and
+// forgets the old entries of the key. It does nothing for a store without
+// the Rehasher capability.
+func (c *Cache) Rehash(ctx context.Context, id string, d Digest, pepperID string) error {
+	rh, ok := c.store.(Rehasher)
+	if !ok {
+		return nil
+	}
+	err := rh.Rehash(ctx, id, d, pepperID)
+	c.InvalidateKey(id) // the entry under the old digest
+	c.Invalidate(d)     // a negative entry under the new one
+	return err
+}
+
 // Lookup implements KeyStore.
 func (c *Cache) Lookup(ctx context.Context, d Digest) (*Key, error) {
 	now := c.clock.Now().UnixNano()

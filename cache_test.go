@@ -288,3 +288,26 @@ func BenchmarkVerifyCachedVsMemory(b *testing.B) {
 		})
 	}
 }
+
+func TestCacheForwardsRehash(t *testing.T) {
+	ctx := context.Background()
+	old, err := apikey.NewPepper("old", make([]byte, 32))
+	require.NoError(t, err)
+	cur, err := apikey.NewPepper("cur", append(make([]byte, 31), 1))
+	require.NoError(t, err)
+	oldHasher, _ := apikey.NewHasher(old)
+	mem := apikey.NewMemoryStore(apikey.StoreConfig{Hasher: oldHasher})
+	k, s, err := mem.Create(ctx, apikey.KeySpec{Name: "k", Scopes: []apikey.Scope{"read"}})
+	require.NoError(t, err)
+	rotating, _ := apikey.NewHasher(cur, old)
+	cache := apikey.NewCache(mem)
+	h := apikey.Middleware(cache, apikey.WithHasher(rotating))(okHandler())
+	assert.Equal(t, 200, call(h, "GET", "/", s.Reveal()).Code)
+	got, err := mem.Get(ctx, k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "cur", got.PepperID, "re-filed through the cache")
+	assert.Equal(t, 200, call(h, "GET", "/", s.Reveal()).Code)
+
+	plain := apikey.NewCache(apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound }))
+	assert.NoError(t, plain.Rehash(ctx, "key_x", apikey.Digest{}, "cur"), "no capability: nothing to do")
+}

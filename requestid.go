@@ -16,7 +16,7 @@ const MaxRequestIDLength = 64
 // processes with negligible probability, and cost neither a random read
 // nor a clock read per request.
 var (
-	reqIDProcess uint64
+	reqIDPrefix  [17]byte // "req_" and the process's 13 digits
 	reqIDCounter atomic.Uint64
 )
 
@@ -25,7 +25,8 @@ func init() {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic("apikey: crypto/rand unavailable: " + err.Error())
 	}
-	reqIDProcess = binary.LittleEndian.Uint64(b[:8])
+	copy(reqIDPrefix[:], "req_")
+	encodeBase32(reqIDPrefix[4:], binary.LittleEndian.Uint64(b[:8]), 13)
 	reqIDCounter.Store(binary.LittleEndian.Uint64(b[8:]))
 }
 
@@ -42,9 +43,8 @@ func NewRequestID() string {
 }
 
 func fillRequestID(b *[requestIDLength]byte) {
-	copy(b[:], "req_")
-	encodeBase32(b[4:17], reqIDProcess, 13)
-	encodeBase32(b[17:30], reqIDCounter.Add(1), 13)
+	copy(b[:], reqIDPrefix[:])
+	encodeBase32(b[17:], reqIDCounter.Add(1), 13)
 }
 
 // encodeBase32 writes v as n Crockford digits, most significant first (13

@@ -192,19 +192,28 @@ func NewKeyID() (string, error) {
 // moment the secret is shown to its owner, once. Every way of printing it —
 // fmt's %v, %+v, %#v and %s, log/slog, encoding/json — yields
 // "[REDACTED]"; only Reveal returns the plaintext.
+//
+// The plaintext sits behind a pointer, so that even where fmt cannot call
+// the redacting methods (a Secret in an unexported field, or inside a value
+// printed with a bad verb) it prints an address, never the key.
 type Secret struct {
-	s string
+	p *string
 }
 
 // NewSecret wraps a plaintext key, for code that receives one (a test, an
 // import) and must hand it around without risking a log line.
-func NewSecret(plaintext string) Secret { return Secret{s: plaintext} }
+func NewSecret(plaintext string) Secret { return Secret{p: &plaintext} }
 
 // Reveal returns the plaintext. Call it only to show the key to its owner.
-func (s Secret) Reveal() string { return s.s }
+func (s Secret) Reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return *s.p
+}
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.s == "" }
+func (s Secret) IsZero() bool { return s.Reveal() == "" }
 
 const redacted = "[REDACTED]"
 
@@ -254,7 +263,7 @@ func Generate(f *Format, env Environment) (Secret, error) {
 	if f.checksum {
 		buf = appendChecksum(buf, crc32IEEE(buf))
 	}
-	return Secret{s: string(buf)}, nil
+	return NewSecret(string(buf)), nil
 }
 
 // appendRandom appends n characters drawn uniformly from alphabet. Random

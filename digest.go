@@ -39,8 +39,16 @@ const MinPepperLength = 32
 // Like Secret, a Pepper prints as "[REDACTED]" in every format.
 type Pepper struct {
 	id string
-	// The HMAC key schedule, precomputed: SHA-256 blocks of key^ipad and
-	// key^opad.
+	// mac computes HMAC-SHA-256 under the pepper. The key schedule lives
+	// only in its closure: where fmt cannot call the Pepper's redacting
+	// methods (an unexported field of a Hasher, say, or a bad verb) it
+	// prints a function address, and reflection cannot reach the key.
+	mac func(key string) Digest
+}
+
+// pepperPads is the HMAC key schedule, precomputed: the SHA-256 blocks of
+// key^ipad and key^opad.
+type pepperPads struct {
 	ipad, opad [sha256.BlockSize]byte
 }
 
@@ -54,21 +62,21 @@ func NewPepper(id string, secret []byte) (Pepper, error) {
 	if len(secret) < MinPepperLength {
 		return Pepper{}, fmt.Errorf("%w: pepper %q must be at least %d bytes, got %d", ErrInvalid, id, MinPepperLength, len(secret))
 	}
-	p := Pepper{id: id}
+	pads := new(pepperPads)
 	key := secret
 	if len(key) > sha256.BlockSize {
 		sum := sha256.Sum256(key)
 		key = sum[:]
 	}
-	for i := range p.ipad {
+	for i := range pads.ipad {
 		var b byte
 		if i < len(key) {
 			b = key[i]
 		}
-		p.ipad[i] = b ^ 0x36
-		p.opad[i] = b ^ 0x5c
+		pads.ipad[i] = b ^ 0x36
+		pads.opad[i] = b ^ 0x5c
 	}
-	return p, nil
+	return Pepper{id: id, mac: pads.sum}, nil
 }
 
 // ID returns the pepper's identifier.
@@ -91,7 +99,10 @@ func (p Pepper) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `
 
 // sum computes HMAC-SHA-256(pepper, key) without allocating: the message is
 // at most MaxKeyLength bytes, so both passes fit in stack buffers.
-func (p *Pepper) sum(key string) Digest {
+func (p *pepperPads) sum(key string) Digest {
+	if len(key) > MaxKeyLength {
+		return p.sumLong(key) // not reachable from the middleware
+	}
 	var inner [sha256.BlockSize + MaxKeyLength]byte
 	copy(inner[:], p.ipad[:])
 	n := copy(inner[sha256.BlockSize:], key)
@@ -115,7 +126,7 @@ type Hasher struct {
 func NewHasher(peppers ...Pepper) (*Hasher, error) {
 	seen := make(map[string]bool, len(peppers))
 	for _, p := range peppers {
-		if p.id == "" {
+		if p.id == "" || p.mac == nil {
 			return nil, fmt.Errorf("%w: zero Pepper; use NewPepper", ErrInvalid)
 		}
 		if seen[p.id] {
@@ -141,7 +152,7 @@ func (h *Hasher) Digest(key string) Digest {
 	if h == nil || len(h.peppers) == 0 {
 		return sha256Sum(key)
 	}
-	return h.peppers[0].digest(key)
+	return h.peppers[0].mac(key)
 }
 
 // Candidates returns how many digests a key may have: one per pepper, or
@@ -161,7 +172,7 @@ func (h *Hasher) DigestAt(i int, key string) (Digest, string) {
 		return sha256Sum(key), ""
 	}
 	p := &h.peppers[i]
-	return p.digest(key), p.id
+	return p.mac(key), p.id
 }
 
 // DigestWith returns the digest of key under the pepper with this ID ("" for
@@ -173,23 +184,15 @@ func (h *Hasher) DigestWith(pepperID, key string) (Digest, bool) {
 	if h != nil {
 		for i := range h.peppers {
 			if h.peppers[i].id == pepperID {
-				return h.peppers[i].digest(key), true
+				return h.peppers[i].mac(key), true
 			}
 		}
 	}
 	return Digest{}, false
 }
 
-func (p *Pepper) digest(key string) Digest {
-	if len(key) > MaxKeyLength {
-		// Not reachable from the middleware; keep the function total.
-		return hmacLong(p, key)
-	}
-	return p.sum(key)
-}
-
-// hmacLong is the allocating HMAC path for oversized input.
-func hmacLong(p *Pepper, key string) Digest {
+// sumLong is the allocating HMAC path for oversized input.
+func (p *pepperPads) sumLong(key string) Digest {
 	h := sha256.New()
 	h.Write(p.ipad[:])
 	h.Write([]byte(key))

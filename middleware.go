@@ -235,10 +235,19 @@ func (a *Authenticator) safeLookup(ctx context.Context, d Digest) (k *Key, err e
 }
 
 // rehash files a key found under a retiring pepper under the current one.
-// A failure is logged; the request goes on.
+// It is best effort: a failure, even a panic, is logged and the request
+// goes on.
 func (a *Authenticator) rehash(ctx context.Context, k *Key, cred string) {
 	d, pepperID := a.hasher.DigestAt(0, cred)
-	if err := a.rehasher.Rehash(ctx, k.ID, d, pepperID); err != nil && a.logger != nil {
+	err := func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("%w: rehash: %v", errStorePanic, p)
+			}
+		}()
+		return a.rehasher.Rehash(ctx, k.ID, d, pepperID)
+	}()
+	if err != nil && a.logger != nil {
 		a.logger.LogAttrs(ctx, slog.LevelWarn, "apikey: rehash under current pepper failed",
 			slog.String("key_id", k.ID), slog.Any("error", err))
 	}

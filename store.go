@@ -219,7 +219,7 @@ func (c StoreConfig) Issue(spec KeySpec) (Issued, error) {
 		Environment: env,
 		Scopes:      append([]Scope(nil), spec.Scopes...),
 		Owner:       spec.Owner,
-		Hint:        hint(prefix, secret.s),
+		Hint:        hint(prefix, secret.Reveal()),
 		PepperID:    c.Hasher.CurrentPepperID(),
 		CreatedAt:   now,
 		ExpiresAt:   spec.ExpiresAt,
@@ -230,7 +230,7 @@ func (c StoreConfig) Issue(spec KeySpec) (Issued, error) {
 			k.Metadata[n] = v
 		}
 	}
-	return Issued{Key: k, Digest: c.Hasher.Digest(secret.s), Secret: secret}, nil
+	return Issued{Key: k, Digest: c.Hasher.Digest(secret.Reveal()), Secret: secret}, nil
 }
 
 // Limits on KeySpec fields.
@@ -294,7 +294,7 @@ func (c StoreConfig) Successor(old *Key, grace time.Duration) (Issued, time.Time
 	prefix, _ := c.Format.prefixFor(old.Environment)
 	k := old.Clone()
 	k.ID = id
-	k.Hint = hint(prefix, secret.s)
+	k.Hint = hint(prefix, secret.Reveal())
 	k.PepperID = c.Hasher.CurrentPepperID()
 	k.RolledFrom = old.ID
 	k.RolledTo = ""
@@ -305,5 +305,5 @@ func (c StoreConfig) Successor(old *Key, grace time.Duration) (Issued, time.Time
 	if !old.ExpiresAt.IsZero() && old.ExpiresAt.Before(retire) {
 		retire = old.ExpiresAt
 	}
-	return Issued{Key: k, Digest: c.Hasher.Digest(secret.s), Secret: secret}, retire, nil
+	return Issued{Key: k, Digest: c.Hasher.Digest(secret.Reveal()), Secret: secret}, retire, nil
 }

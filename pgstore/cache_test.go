@@ -1,0 +1,275 @@
+package pgstore_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/pgstore"
+	"github.com/keygate/apikey/pgstore/internal/pgtest"
+)
+
+// invalidator feeds a cache from a listener.
+func invalidator(c *apikey.Cache) func(pgstore.Invalidation) {
+	return func(inv pgstore.Invalidation) {
+		c.Invalidate(inv.Digest)
+		c.InvalidateKey(inv.KeyID)
+	}
+}
+
+// get sends one authenticated GET and returns the status.
+func get(t testing.TB, client *http.Client, url, secret string) int {
+	t.Helper()
+	code, err := tryGet(client, url, secret)
+	require.NoError(t, err)
+	return code
+}
+
+func tryGet(client *http.Client, url, secret string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+var okHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+
+// TestRevocationReachesOtherReplica: two replicas, each with its own pool,
+// cache (TTL one hour, so only an invalidation can evict) and listener. A
+// key revoked through replica A is rejected by replica B; the delay from
+// the revocation to B's first 401 is measured over 100 keys.
+func TestRevocationReachesOtherReplica(t *testing.T) {
+	ctx := context.Background()
+	a, dsn := newStore(t, apikey.StoreConfig{})
+	b := replica(t, dsn, apikey.StoreConfig{})
+	servers := make([]*httptest.Server, 2)
+	caches := make([]*apikey.Cache, 2)
+	for i, s := range []*pgstore.Store{a, b} {
+		caches[i] = apikey.NewCache(s, apikey.CacheTTL(time.Hour), apikey.CacheNegativeTTL(time.Hour))
+		startListener(t, s, invalidator(caches[i]), pgstore.OnReconnect(caches[i].Purge))
+		servers[i] = httptest.NewServer(apikey.New(caches[i]).Handler(okHandler))
+		t.Cleanup(servers[i].Close)
+	}
+	srvA, srvB := servers[0], servers[1]
+
+	const n = 100
+	delays := make([]time.Duration, 0, n)
+	for i := range n {
+		k, secret, err := a.Create(ctx, apikey.KeySpec{Name: "replicated", Scopes: []apikey.Scope{"read"}})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, get(t, srvA.Client(), srvA.URL, secret.Reveal()))
+		require.Equal(t, http.StatusOK, get(t, srvB.Client(), srvB.URL, secret.Reveal()), "key %d", i)
+		require.Equal(t, http.StatusOK, get(t, srvB.Client(), srvB.URL, secret.Reveal()), "cached on B")
+
+		start := time.Now()
+		require.NoError(t, a.Revoke(ctx, k.ID))
+		for {
+			code := get(t, srvB.Client(), srvB.URL, secret.Reveal())
+			if code == http.StatusUnauthorized {
+				break
+			}
+			require.Equal(t, http.StatusOK, code)
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("key %d still accepted by replica B 5 s after its revocation", i)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		delays = append(delays, time.Since(start))
+		require.Eventually(t, func() bool {
+			code, err := tryGet(srvA.Client(), srvA.URL, secret.Reveal())
+			return err == nil && code == http.StatusUnauthorized
+		}, time.Second, time.Millisecond, "A's own listener invalidates its cache too")
+	}
+	slices.Sort(delays)
+	p50, p99 := delays[n/2-1], delays[n*99/100-1]
+	t.Logf("revocation on A → rejection on B over %d keys: p50 %v, p99 %v, max %v", n, p50, p99, delays[n-1])
+	assert.Less(t, p99, time.Second, "p99 of the cross-replica revocation delay")
+	st := caches[1].Stats()
+	assert.GreaterOrEqual(t, st.Hits, uint64(n), "B served the keys from its cache until invalidated")
+}
+
+// TestDatabaseDownMidTraffic: while the database is down, requests get 503
+// (never 401, the handler never called); after the restart answers are
+// right again; nothing panics or leaks.
+func TestDatabaseDownMidTraffic(t *testing.T) {
+	srv := pgtest.Shared(t)
+	if srv.External() {
+		t.Skip("needs the throwaway server: cannot stop " + pgtest.EnvDSN)
+	}
+	ctx := context.Background()
+	s, _ := newStore(t, apikey.StoreConfig{})
+	const ttl = 50 * time.Millisecond
+	cache := apikey.NewCache(s, apikey.CacheTTL(ttl), apikey.CacheNegativeTTL(ttl),
+		apikey.CacheLookupTimeout(500*time.Millisecond))
+	checkGoroutines := goroutines(t)
+	l := startListener(t, s, invalidator(cache), pgstore.OnReconnect(cache.Purge))
+
+	var calls atomic.Int64
+	handler := apikey.New(cache).Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	do := func(secret string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/v1/things", nil)
+		r.Header.Set("Authorization", "Bearer "+secret)
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		return w
+	}
+	var valid []string
+	for range 5 {
+		_, secret, err := s.Create(ctx, apikey.KeySpec{Name: "v", Scopes: []apikey.Scope{"read"}})
+		require.NoError(t, err)
+		valid = append(valid, secret.Reveal())
+	}
+	rk, revokedSecret, err := s.Create(ctx, apikey.KeySpec{Name: "r"})
+	require.NoError(t, err)
+	require.NoError(t, s.Revoke(ctx, rk.ID))
+	unknown := func() string { // a well-formed key never issued
+		sec, err := apikey.Generate(apikey.FormatDefault, apikey.EnvLive)
+		if err != nil {
+			panic(err) // crypto/rand failed
+		}
+		return sec.Reveal()
+	}
+
+	// Traffic from four clients throughout: a valid key is never refused
+	// with 401, an unknown or revoked one never accepted.
+	var (
+		stop       = make(chan struct{})
+		wg         sync.WaitGroup
+		violations atomic.Int64
+		statuses   [4][600]atomic.Int64 // per client, per status code
+	)
+	for c := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var code int
+				switch i % 3 {
+				case 0:
+					code = do(valid[i%len(valid)]).Code
+					if code != http.StatusOK && code != http.StatusServiceUnavailable {
+						violations.Add(1)
+					}
+				case 1:
+					code = do(unknown()).Code
+					if code != http.StatusUnauthorized && code != http.StatusServiceUnavailable {
+						violations.Add(1)
+					}
+				default:
+					code = do(revokedSecret.Reveal()).Code
+					if code != http.StatusUnauthorized && code != http.StatusServiceUnavailable {
+						violations.Add(1)
+					}
+				}
+				statuses[c][code].Add(1)
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+
+	require.NoError(t, srv.Stop(ctx))
+	time.Sleep(ttl + 250*time.Millisecond) // every cached entry has expired
+	before := calls.Load()
+	for _, secret := range append(slices.Clone(valid), unknown(), revokedSecret.Reveal()) {
+		w := do(secret)
+		assert.Equal(t, http.StatusServiceUnavailable, w.Code, "database down")
+		assert.NotEmpty(t, w.Header().Get("Retry-After"))
+	}
+	time.Sleep(200 * time.Millisecond) // traffic goes on against the dead database
+	assert.Equal(t, before, calls.Load(), "the handler is never called while the database is down")
+	require.NoError(t, srv.Start(ctx))
+	l.WaitListening(t)
+
+	require.Eventually(t, func() bool { return do(valid[0]).Code == http.StatusOK }, 10*time.Second, 10*time.Millisecond)
+	for _, secret := range valid {
+		assert.Equal(t, http.StatusOK, do(secret).Code)
+	}
+	assert.Equal(t, http.StatusUnauthorized, do(unknown()).Code)
+	assert.Equal(t, http.StatusUnauthorized, do(revokedSecret.Reveal()).Code)
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	assert.Zero(t, violations.Load(), "no 401 for a valid key, no 200 for a bad one")
+	var total [600]int64
+	for c := range statuses {
+		for code := range statuses[c] {
+			total[code] += statuses[c][code].Load()
+		}
+	}
+	t.Logf("traffic: %d × 200, %d × 401, %d × 503", total[200], total[401], total[503])
+	assert.Positive(t, total[503], "the outage was seen")
+	assert.Positive(t, total[200])
+
+	l.Stop(t)
+	checkGoroutines()
+}
+
+// TestCacheCoalescesQueries: 64 goroutines × 1,000 verifications of 10
+// keys through the cache cost at most 10 database queries while the TTL
+// holds.
+func TestCacheCoalescesQueries(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	counter, tweak := countQueries("WHERE digest")
+	s := pgstore.New(newPool(t, dsn, tweak), apikey.StoreConfig{})
+	require.NoError(t, s.Migrate(ctx))
+	secrets := make([]string, 10)
+	for i := range secrets {
+		_, sec, err := s.Create(ctx, apikey.KeySpec{Name: "hot"})
+		require.NoError(t, err)
+		secrets[i] = sec.Reveal()
+	}
+	cache := apikey.NewCache(s, apikey.CacheTTL(time.Minute))
+	auth := apikey.New(cache)
+	counter.n.Store(0)
+
+	const workers, each = 64, 1000
+	var (
+		wg       sync.WaitGroup
+		failures atomic.Int64
+	)
+	start := make(chan struct{})
+	for w := range workers {
+		wg.Go(func() {
+			<-start
+			for i := range each {
+				if _, err := auth.Verify(ctx, secrets[(w+i)%len(secrets)]); err != nil {
+					failures.Add(1)
+				}
+			}
+		})
+	}
+	began := time.Now()
+	close(start)
+	wg.Wait()
+	elapsed := time.Since(began)
+	assert.Zero(t, failures.Load())
+	queries := counter.n.Load()
+	t.Logf("%d verifications in %v: %d database queries; cache %+v", workers*each, elapsed, queries, cache.Stats())
+	assert.LessOrEqual(t, queries, int64(len(secrets)), "at most one query per key")
+	assert.LessOrEqual(t, cache.Stats().StoreCalls, uint64(len(secrets)))
+}

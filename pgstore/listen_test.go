@@ -1,0 +1,207 @@
+package pgstore_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/pgstore"
+	"github.com/keygate/apikey/pgstore/internal/pgtest"
+)
+
+func TestParseInvalidation(t *testing.T) {
+	var h apikey.Hasher
+	d := h.Digest("kg_live_x")
+	tests := []struct {
+		name    string
+		payload string
+		want    pgstore.Invalidation
+		wantErr bool
+	}{
+		{"valid", "key_abc:" + d.String(), pgstore.Invalidation{KeyID: "key_abc", Digest: d}, false},
+		{"upper-case hex", "key_abc:" + strings.ToUpper(d.String()), pgstore.Invalidation{KeyID: "key_abc", Digest: d}, false},
+		{"no separator", "key_abc", pgstore.Invalidation{}, true},
+		{"no id", ":" + d.String(), pgstore.Invalidation{}, true},
+		{"short digest", "key_abc:abcd", pgstore.Invalidation{}, true},
+		{"not hex", "key_abc:" + strings.Repeat("z", 64), pgstore.Invalidation{}, true},
+		{"empty", "", pgstore.Invalidation{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := pgstore.ParseInvalidation(tt.payload)
+			if tt.wantErr {
+				assert.ErrorIs(t, err, apikey.ErrInvalid)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, "key_abc:"+d.String(), got.String())
+		})
+	}
+}
+
+// TestListenAcrossReplicas: a change made through one pool reaches a
+// listener on another pool within a second, for each kind of change.
+func TestListenAcrossReplicas(t *testing.T) {
+	ctx := context.Background()
+	a, dsn := newStore(t, apikey.StoreConfig{})
+	b := replica(t, dsn, apikey.StoreConfig{})
+	l := startListener(t, b, nil)
+	var h apikey.Hasher
+
+	k, secret, err := a.Create(ctx, apikey.KeySpec{Name: "revoked"})
+	require.NoError(t, err)
+	start := time.Now()
+	require.NoError(t, a.Revoke(ctx, k.ID))
+	inv := l.next(t, k.ID, time.Second)
+	t.Logf("revoke → invalidation on another pool: %v", time.Since(start))
+	assert.Equal(t, h.Digest(secret.Reveal()), inv.Digest)
+
+	r, rsecret, err := a.Create(ctx, apikey.KeySpec{Name: "rolled"})
+	require.NoError(t, err)
+	_, _, err = a.Roll(ctx, r.ID)
+	require.NoError(t, err)
+	inv = l.next(t, r.ID, time.Second)
+	assert.Equal(t, h.Digest(rsecret.Reveal()), inv.Digest, "the old key's digest")
+
+	p, psecret, err := a.Create(ctx, apikey.KeySpec{Name: "rehashed"})
+	require.NoError(t, err)
+	pepper, err := apikey.NewPepper("p1", []byte("0123456789abcdef0123456789abcdef"))
+	require.NoError(t, err)
+	ph, err := apikey.NewHasher(pepper)
+	require.NoError(t, err)
+	require.NoError(t, a.Rehash(ctx, p.ID, ph.Digest(psecret.Reveal()), "p1"))
+	got := map[apikey.Digest]bool{
+		l.next(t, p.ID, time.Second).Digest: true,
+		l.next(t, p.ID, time.Second).Digest: true,
+	}
+	assert.Equal(t, map[apikey.Digest]bool{h.Digest(psecret.Reveal()): true, ph.Digest(psecret.Reveal()): true}, got,
+		"rehash invalidates the old and the new digest")
+
+	// A failed change publishes nothing: the notification is part of the
+	// transaction.
+	_, _, err = a.Roll(ctx, k.ID)
+	require.ErrorIs(t, err, apikey.ErrRevoked)
+	select {
+	case inv := <-l.C:
+		t.Fatalf("unexpected invalidation %v", inv)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// TestListenSurvivesRestart: the listener reconnects after the server is
+// stopped and started again, tells the caller through OnReconnect, and
+// delivers later invalidations; nothing it started outlives it.
+func TestListenSurvivesRestart(t *testing.T) {
+	srv := pgtest.Shared(t)
+	if srv.External() {
+		t.Skip("needs the throwaway server: cannot restart " + pgtest.EnvDSN)
+	}
+	ctx := context.Background()
+	a, dsn := newStore(t, apikey.StoreConfig{})
+	b := replica(t, dsn, apikey.StoreConfig{})
+	checkGoroutines := goroutines(t)
+	l := startListener(t, b, nil)
+
+	k1, _, err := a.Create(ctx, apikey.KeySpec{Name: "before"})
+	require.NoError(t, err)
+	require.NoError(t, a.Revoke(ctx, k1.ID))
+	l.next(t, k1.ID, time.Second)
+
+	require.NoError(t, srv.Stop(ctx))
+	time.Sleep(300 * time.Millisecond) // a few failed reconnects
+	require.NoError(t, srv.Start(ctx))
+	l.WaitListening(t)
+	assert.Positive(t, l.reconnects.Load(), "OnReconnect after the gap")
+
+	// The pool's connections died with the server; the pool replaces them.
+	var k2 *apikey.Key
+	require.Eventually(t, func() bool {
+		k2, _, err = a.Create(ctx, apikey.KeySpec{Name: "after"})
+		return err == nil
+	}, 10*time.Second, 20*time.Millisecond)
+	start := time.Now()
+	require.NoError(t, a.Revoke(ctx, k2.ID))
+	l.next(t, k2.ID, time.Second)
+	t.Logf("after restart: revoke → invalidation in %v", time.Since(start))
+
+	l.Stop(t)
+	checkGoroutines()
+}
+
+// TestListenStopsWhileDisconnected: cancelling Listen while it waits to
+// reconnect returns at once.
+func TestListenStopsWhileDisconnected(t *testing.T) {
+	dsn := pgtest.Database(t)
+	// A port nothing listens on: every attempt fails.
+	pool := newPool(t, dsn, func(c *pgxpool.Config) { c.ConnConfig.Port = 1 })
+	checkGoroutines := goroutines(t)
+	bad := pgstore.New(pool, apikey.StoreConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 1)
+	failures := make(chan error, 100)
+	go func() {
+		errs <- bad.Listen(ctx, func(pgstore.Invalidation) {},
+			pgstore.ListenBackoff(10*time.Millisecond, 40*time.Millisecond),
+			pgstore.OnListenError(func(err error) {
+				select {
+				case failures <- err:
+				default:
+				}
+			}))
+	}()
+	for range 3 {
+		select {
+		case err := <-failures:
+			require.Error(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("no connection failure reported")
+		}
+	}
+	cancel()
+	select {
+	case err := <-errs:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(time.Second):
+		t.Fatal("Listen did not return")
+	}
+	checkGoroutines()
+}
+
+// TestListenIdleAndMalformed: idle health-check pings keep the connection,
+// and a malformed payload is reported and skipped.
+func TestListenIdleAndMalformed(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, apikey.StoreConfig{})
+	errs := make(chan error, 16)
+	l := startListener(t, s, nil,
+		pgstore.ListenHealthCheck(20*time.Millisecond),
+		pgstore.OnListenError(func(err error) {
+			select {
+			case errs <- err:
+			default:
+			}
+		}))
+	time.Sleep(150 * time.Millisecond) // several idle pings
+
+	_, err := s.Pool().Exec(ctx, `SELECT pg_notify($1, 'garbage')`, pgstore.Channel)
+	require.NoError(t, err)
+	select {
+	case err := <-errs:
+		assert.ErrorIs(t, err, apikey.ErrInvalid)
+	case <-time.After(time.Second):
+		t.Fatal("malformed payload not reported")
+	}
+	k, _, err := s.Create(ctx, apikey.KeySpec{Name: "idle"})
+	require.NoError(t, err)
+	require.NoError(t, s.Revoke(ctx, k.ID))
+	l.next(t, k.ID, time.Second)
+	assert.Zero(t, l.reconnects.Load(), "the connection was kept")
+	assert.Empty(t, errs, "no connection errors")
+}

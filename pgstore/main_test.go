@@ -1,0 +1,185 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/pgstore"
+	"github.com/keygate/apikey/pgstore/internal/pgtest"
+)
+
+// TestMain starts one throwaway PostgreSQL server for the package (or uses
+// APIKEY_TEST_DATABASE_URL) and removes it at the end. Tests do not run in
+// parallel: some stop and restart the server.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// newPool connects a pool to dsn, closed when the test ends. tweak, if not
+// nil, adjusts the configuration first.
+func newPool(t testing.TB, dsn string, tweak func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	require.NoError(t, err)
+	if tweak != nil {
+		tweak(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// newStore returns a migrated store on a fresh database, and the
+// database's DSN for more pools (more replicas).
+func newStore(t testing.TB, cfg apikey.StoreConfig) (*pgstore.Store, string) {
+	t.Helper()
+	dsn := pgtest.Database(t)
+	s := pgstore.New(newPool(t, dsn, nil), cfg)
+	require.NoError(t, s.Migrate(context.Background()))
+	return s, dsn
+}
+
+// replica returns another store on the database, through a pool of its
+// own, as another server process would have.
+func replica(t testing.TB, dsn string, cfg apikey.StoreConfig) *pgstore.Store {
+	t.Helper()
+	return pgstore.New(newPool(t, dsn, nil), cfg)
+}
+
+// listener runs s.Listen until the test ends (or stop is called) and
+// delivers invalidations on a channel.
+type listener struct {
+	C          chan pgstore.Invalidation
+	listening  chan struct{} // a value each time LISTEN takes effect
+	reconnects atomic.Int64
+	stop       context.CancelFunc
+	done       chan error
+}
+
+func startListener(t testing.TB, s *pgstore.Store, onInv func(pgstore.Invalidation), opts ...pgstore.ListenOption) *listener {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &listener{
+		C:         make(chan pgstore.Invalidation, 1024),
+		listening: make(chan struct{}, 64),
+		stop:      cancel,
+		done:      make(chan error, 1),
+	}
+	opts = append([]pgstore.ListenOption{
+		pgstore.OnListening(func() { l.listening <- struct{}{} }),
+		pgstore.OnReconnect(func() { l.reconnects.Add(1) }),
+		pgstore.OnListenError(func(err error) { t.Logf("listener: %v", err) }),
+	}, opts...)
+	go func() {
+		l.done <- s.Listen(ctx, func(inv pgstore.Invalidation) {
+			if onInv != nil {
+				onInv(inv)
+			}
+			select {
+			case l.C <- inv:
+			default:
+			}
+		}, opts...)
+	}()
+	t.Cleanup(func() { l.Stop(t) })
+	l.WaitListening(t)
+	return l
+}
+
+// WaitListening waits until LISTEN has (again) taken effect.
+func (l *listener) WaitListening(t testing.TB) {
+	t.Helper()
+	select {
+	case <-l.listening:
+	case <-time.After(20 * time.Second):
+		t.Fatal("listener not listening after 20 s")
+	}
+}
+
+// Stop cancels Listen and waits for it to return; it may be called twice.
+func (l *listener) Stop(t testing.TB) {
+	t.Helper()
+	l.stop()
+	select {
+	case err, ok := <-l.done:
+		if ok {
+			require.ErrorIs(t, err, context.Canceled, "Listen returns ctx's error")
+			close(l.done)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Listen did not return within 5 s of cancellation")
+	}
+}
+
+// next waits for an invalidation of the key id, skipping others.
+func (l *listener) next(t testing.TB, id string, within time.Duration) pgstore.Invalidation {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case inv := <-l.C:
+			if inv.KeyID == id {
+				return inv
+			}
+		case <-deadline:
+			t.Fatalf("no invalidation of %s within %v", id, within)
+		}
+	}
+}
+
+// goroutines returns a function that checks, when the test is done with
+// everything it started, that the goroutine count settles back to what it
+// is now. (It polls by itself: require.Eventually runs its condition on a
+// goroutine of its own.)
+func goroutines(t testing.TB) func() {
+	base := runtime.NumGoroutine()
+	return func() {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > base {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Fatalf("%d goroutines, %d at the start:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// queryCounter is a pgx tracer that counts the statements a pool sends,
+// by the text they contain.
+type queryCounter struct {
+	match string
+	n     atomic.Int64
+}
+
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(d.SQL, q.match) {
+		q.n.Add(1)
+	}
+	return ctx
+}
+
+func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// countQueries returns a pool tweak that installs a counter of the
+// statements containing match.
+func countQueries(match string) (*queryCounter, func(*pgxpool.Config)) {
+	q := &queryCounter{match: match}
+	return q, func(c *pgxpool.Config) { c.ConnConfig.Tracer = q }
+}
+
+// isStoreFailure reports whether err is what the middleware turns into 503.
+func isStoreFailure(err error) bool {
+	return err != nil && !errors.Is(err, apikey.ErrNotFound)
+}

@@ -1,0 +1,490 @@
+package pgstore
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/keygate/apikey"
+)
+
+// Store is an apikey store backed by PostgreSQL. It implements
+// apikey.KeyStore, apikey.Manager, apikey.UsageStore, apikey.Rehasher and
+// apikey.Configured. It is safe for concurrent use; every method takes a
+// connection from the pool for the duration of one call.
+type Store struct {
+	pool *pgxpool.Pool
+	cfg  apikey.StoreConfig
+}
+
+// New returns a Store that keeps its keys in pool's database and makes
+// them as cfg says (unset fields take their defaults). It neither connects
+// nor creates the schema: call Migrate once at start-up. The pool stays
+// the caller's to close.
+func New(pool *pgxpool.Pool, cfg apikey.StoreConfig) *Store {
+	if pool == nil {
+		panic("pgstore: New: nil pool")
+	}
+	return &Store{pool: pool, cfg: cfg.WithDefaults()}
+}
+
+// Config returns the store's configuration, defaults applied.
+func (s *Store) Config() apikey.StoreConfig { return s.cfg }
+
+// Pool returns the pool the store uses.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// keyColumns are the columns scanKey reads, in its order.
+const keyColumns = `id, pepper_id, name, environment, scopes, owner, metadata, hint,
+	created_at, expires_at, revoked_at, last_used_at, requests, rolled_from, rolled_to`
+
+const (
+	sqlLookup = `SELECT ` + keyColumns + ` FROM apikey_keys WHERE digest = $1`
+	sqlGet    = `SELECT ` + keyColumns + ` FROM apikey_keys WHERE id = $1`
+	sqlInsert = `INSERT INTO apikey_keys (id, digest, pepper_id, name, environment, scopes, owner,
+	metadata, hint, created_at, expires_at, revoked_at, last_used_at, requests, rolled_from, rolled_to)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	// sqlRevoke keeps the first revocation time and publishes the
+	// invalidation in the same (implicit) transaction. It yields one row
+	// when the key exists.
+	sqlRevoke = `WITH r AS (
+		UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1
+		RETURNING id, digest)
+	SELECT pg_notify('` + Channel + `', r.id || ':' || encode(r.digest, 'hex')) FROM r`
+	sqlRollLock   = `SELECT digest, ` + keyColumns + ` FROM apikey_keys WHERE id = $1 FOR UPDATE`
+	sqlRollRetire = `UPDATE apikey_keys SET rolled_to = $2, expires_at = $3 WHERE id = $1`
+	sqlNotify     = `SELECT pg_notify('` + Channel + `', $1)`
+	sqlRehashLock = `SELECT digest FROM apikey_keys WHERE id = $1 FOR UPDATE`
+	sqlRehash     = `UPDATE apikey_keys SET digest = $2, pepper_id = $3 WHERE id = $1`
+	// sqlUsage applies a whole batch in one statement. The rows are
+	// locked in ID order first, so two replicas flushing overlapping
+	// batches at once queue behind each other instead of deadlocking.
+	sqlUsage = `WITH locked AS MATERIALIZED (
+		SELECT id FROM apikey_keys WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE)
+	UPDATE apikey_keys k
+	SET requests = k.requests + u.n, last_used_at = GREATEST(k.last_used_at, u.t)
+	FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(id, n, t)
+	WHERE k.id = u.id AND k.id IN (SELECT id FROM locked)`
+)
+
+// pgTime converts a time to what the database keeps: microsecond
+// precision, UTC, no monotonic reading.
+func pgTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Truncate(time.Microsecond).UTC()
+}
+
+// normalize rounds the key's times as the database will, so the key a
+// method returns equals the one a later Get returns.
+func normalize(k *apikey.Key) {
+	k.CreatedAt = pgTime(k.CreatedAt)
+	k.ExpiresAt = pgTime(k.ExpiresAt)
+	k.RevokedAt = pgTime(k.RevokedAt)
+	k.LastUsedAt = pgTime(k.LastUsedAt)
+}
+
+func nullTime(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+func nullText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
+
+// insertArgs returns the arguments of sqlInsert for k filed under d.
+func insertArgs(d apikey.Digest, k *apikey.Key) ([]any, error) {
+	scopes := make([]string, len(k.Scopes))
+	for i, sc := range k.Scopes {
+		scopes[i] = string(sc)
+	}
+	var meta []byte // nil is NULL
+	if len(k.Metadata) > 0 {
+		var err error
+		if meta, err = json.Marshal(k.Metadata); err != nil {
+			return nil, fmt.Errorf("metadata: %w", err)
+		}
+	}
+	return []any{
+		k.ID, d[:], k.PepperID, k.Name, k.Environment.String(), scopes, k.Owner,
+		meta, k.Hint, k.CreatedAt, nullTime(k.ExpiresAt), nullTime(k.RevokedAt),
+		nullTime(k.LastUsedAt), clampInt64(k.Requests), nullText(k.RolledFrom), nullText(k.RolledTo),
+	}, nil
+}
+
+func clampInt64(n uint64) int64 {
+	if n > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(n)
+}
+
+// scanKey reads the keyColumns of one row, after any leading destinations.
+func scanKey(row pgx.Row, lead ...any) (*apikey.Key, error) {
+	var (
+		k                          apikey.Key
+		env                        string
+		scopes                     []string
+		meta                       []byte
+		created                    time.Time
+		expires, revoked, lastUsed pgtype.Timestamptz
+		requests                   int64
+		from, to                   pgtype.Text
+	)
+	dest := append(lead, &k.ID, &k.PepperID, &k.Name, &env, &scopes, &k.Owner, &meta, &k.Hint,
+		&created, &expires, &revoked, &lastUsed, &requests, &from, &to)
+	if err := row.Scan(dest...); err != nil {
+		return nil, err
+	}
+	var err error
+	if k.Environment, err = apikey.ParseEnvironment(env); err != nil {
+		return nil, fmt.Errorf("key %s: %w", k.ID, err)
+	}
+	if len(scopes) > 0 {
+		k.Scopes = make([]apikey.Scope, len(scopes))
+		for i, sc := range scopes {
+			k.Scopes[i] = apikey.Scope(sc)
+		}
+	}
+	if len(meta) > 0 {
+		if err := json.Unmarshal(meta, &k.Metadata); err != nil {
+			return nil, fmt.Errorf("key %s: metadata: %w", k.ID, err)
+		}
+	}
+	k.CreatedAt = created.UTC()
+	if expires.Valid {
+		k.ExpiresAt = expires.Time.UTC()
+	}
+	if revoked.Valid {
+		k.RevokedAt = revoked.Time.UTC()
+	}
+	if lastUsed.Valid {
+		k.LastUsedAt = lastUsed.Time.UTC()
+	}
+	if requests > 0 {
+		k.Requests = uint64(requests)
+	}
+	k.RolledFrom, k.RolledTo = from.String, to.String
+	return &k, nil
+}
+
+// Lookup returns the key whose secret has digest d: one indexed query. An
+// unknown digest yields apikey.ErrNotFound; any other failure is returned
+// wrapped, and the middleware treats it as a store failure (503).
+func (s *Store) Lookup(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+	k, err := scanKey(s.pool.QueryRow(ctx, sqlLookup, d[:]))
+	switch {
+	case err == nil:
+		return k, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, apikey.ErrNotFound
+	default:
+		return nil, fmt.Errorf("pgstore: lookup: %w", err)
+	}
+}
+
+// Create makes a new key from spec with the store's StoreConfig, stores its
+// record and digest, and returns the key and its secret, which is never
+// available again.
+func (s *Store) Create(ctx context.Context, spec apikey.KeySpec) (*apikey.Key, apikey.Secret, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, apikey.Secret{}, err
+	}
+	is, err := s.cfg.Issue(spec)
+	if err != nil {
+		return nil, apikey.Secret{}, fmt.Errorf("pgstore: create key: %w", err)
+	}
+	normalize(is.Key)
+	args, err := insertArgs(is.Digest, is.Key)
+	if err != nil {
+		return nil, apikey.Secret{}, fmt.Errorf("pgstore: create key: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, sqlInsert, args...); err != nil {
+		return nil, apikey.Secret{}, fmt.Errorf("pgstore: create key: %w", insertError(err))
+	}
+	return is.Key, is.Secret, nil
+}
+
+// insertError marks a unique violation (a duplicate ID or digest) as
+// invalid input.
+func insertError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return fmt.Errorf("%w: a key with this ID or digest already exists (%s)", apikey.ErrInvalid, pgErr.ConstraintName)
+	}
+	return err
+}
+
+// Add files an existing key under a digest, for imports and tests; the
+// secret stays with the caller. It fails with an error wrapping
+// apikey.ErrInvalid if the ID or digest is taken.
+func (s *Store) Add(ctx context.Context, d apikey.Digest, k *apikey.Key) error {
+	if k == nil || k.ID == "" {
+		return fmt.Errorf("pgstore: add: %w: key needs an ID", apikey.ErrInvalid)
+	}
+	k = k.Clone()
+	normalize(k)
+	args, err := insertArgs(d, k)
+	if err != nil {
+		return fmt.Errorf("pgstore: add %s: %w", k.ID, err)
+	}
+	if _, err := s.pool.Exec(ctx, sqlInsert, args...); err != nil {
+		return fmt.Errorf("pgstore: add %s: %w", k.ID, insertError(err))
+	}
+	return nil
+}
+
+// Get returns the key with this ID, or an error wrapping apikey.ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*apikey.Key, error) {
+	k, err := scanKey(s.pool.QueryRow(ctx, sqlGet, id))
+	switch {
+	case err == nil:
+		return k, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("pgstore: get %q: %w", id, apikey.ErrNotFound)
+	default:
+		return nil, fmt.Errorf("pgstore: get %q: %w", id, err)
+	}
+}
+
+// where returns the SQL condition and arguments that select the keys
+// matching f at now.
+func where(f apikey.Filter, now time.Time) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.Environment != 0 {
+		conds = append(conds, "environment = "+arg(f.Environment.String()))
+	}
+	if f.Owner != "" {
+		conds = append(conds, "owner = "+arg(f.Owner))
+	}
+	switch f.State {
+	case apikey.StateActive:
+		conds = append(conds, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(now)+")")
+	case apikey.StateRevoked:
+		conds = append(conds, "revoked_at IS NOT NULL")
+	case apikey.StateExpired:
+		conds = append(conds, "revoked_at IS NULL AND expires_at <= "+arg(now))
+	}
+	if len(conds) == 0 {
+		return "TRUE", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// List returns the keys matching the filter, oldest first (ties by ID).
+func (s *Store) List(ctx context.Context, f apikey.Filter) ([]*apikey.Key, error) {
+	cond, args := where(f, pgTime(s.cfg.Clock.Now()))
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM apikey_keys WHERE `+cond+
+		` ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: list: %w", err)
+	}
+	defer rows.Close()
+	var out []*apikey.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("pgstore: list: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: list: %w", err)
+	}
+	return out, nil
+}
+
+// Totals sums the recorded usage of the keys matching the filter, live and
+// test apart (test keys never count toward a quota).
+func (s *Store) Totals(ctx context.Context, f apikey.Filter) (apikey.UsageTotals, error) {
+	cond, args := where(f, pgTime(s.cfg.Clock.Now()))
+	var live, test int64
+	err := s.pool.QueryRow(ctx, `SELECT
+		COALESCE(sum(requests) FILTER (WHERE environment = 'live'), 0)::bigint,
+		COALESCE(sum(requests) FILTER (WHERE environment = 'test'), 0)::bigint
+		FROM apikey_keys WHERE `+cond, args...).Scan(&live, &test)
+	if err != nil {
+		return apikey.UsageTotals{}, fmt.Errorf("pgstore: totals: %w", err)
+	}
+	return apikey.UsageTotals{Live: uint64(live), Test: uint64(test)}, nil
+}
+
+// Revoke revokes the key at once and for ever, and publishes an
+// invalidation in the same transaction. Revoking a revoked key is not an
+// error, keeps the first revocation time and publishes again.
+func (s *Store) Revoke(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, sqlRevoke, id, pgTime(s.cfg.Clock.Now()))
+	if err != nil {
+		return fmt.Errorf("pgstore: revoke %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("pgstore: revoke %q: %w", id, apikey.ErrNotFound)
+	}
+	return nil
+}
+
+// Roll makes a successor with a new secret that inherits the name, scopes,
+// owner, metadata and expiry, and retires the old key at now + grace
+// (never past its own expiry). It is one transaction that locks the old
+// key's row, so of two concurrent rolls of one key exactly one succeeds and
+// the other fails with apikey.ErrAlreadyRolled. It publishes an
+// invalidation for the old key.
+func (s *Store) Roll(ctx context.Context, id string, opts ...apikey.RollOption) (*apikey.Key, apikey.Secret, error) {
+	grace, err := apikey.RollGrace(opts...)
+	if err != nil {
+		return nil, apikey.Secret{}, fmt.Errorf("pgstore: roll %q: %w", id, err)
+	}
+	var (
+		is      apikey.Issued
+		refusal error // the key cannot be rolled: revoked, expired, rolled
+	)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var oldDigest []byte
+		old, err := scanKey(tx.QueryRow(ctx, sqlRollLock, id), &oldDigest)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apikey.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var retire time.Time
+		is, retire, refusal = s.cfg.Successor(old, grace)
+		if refusal != nil {
+			return refusal
+		}
+		normalize(is.Key)
+		args, err := insertArgs(is.Digest, is.Key)
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		b.Queue(sqlInsert, args...)
+		b.Queue(sqlRollRetire, id, is.Key.ID, pgTime(retire))
+		b.Queue(sqlNotify, payload(id, oldDigest))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return insertError(err)
+		}
+		return nil
+	})
+	switch {
+	case refusal != nil:
+		return nil, apikey.Secret{}, fmt.Errorf("pgstore: %w", refusal)
+	case err != nil:
+		return nil, apikey.Secret{}, fmt.Errorf("pgstore: roll %q: %w", id, err)
+	}
+	return is.Key, is.Secret, nil
+}
+
+// Rehash files the key under a new digest made with another pepper, and
+// publishes invalidations for the old digest and the new one (a replica
+// may hold a cached "not found" for the new one).
+func (s *Store) Rehash(ctx context.Context, id string, d apikey.Digest, pepperID string) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var old []byte
+		err := tx.QueryRow(ctx, sqlRehashLock, id).Scan(&old)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apikey.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if string(old) == string(d[:]) {
+			return nil
+		}
+		b := &pgx.Batch{}
+		b.Queue(sqlRehash, id, d[:], pepperID)
+		b.Queue(sqlNotify, payload(id, old))
+		b.Queue(sqlNotify, payload(id, d[:]))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return insertError(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: rehash %q: %w", id, err)
+	}
+	return nil
+}
+
+// RecordUsage applies a batch of usage records in one statement: each
+// record adds its count to the key's requests and moves last_used_at
+// forward, never back. Records of unknown keys are skipped; records of the
+// same key are merged first.
+func (s *Store) RecordUsage(ctx context.Context, batch []apikey.Usage) error {
+	if len(batch) == 0 {
+		return ctx.Err()
+	}
+	batch = coalesce(batch)
+	ids := make([]string, len(batch))
+	counts := make([]int64, len(batch))
+	times := make([]pgtype.Timestamptz, len(batch))
+	for i, u := range batch {
+		ids[i] = u.KeyID
+		counts[i] = clampInt64(u.Count)
+		times[i] = nullTime(pgTime(u.LastUsed))
+	}
+	if _, err := s.pool.Exec(ctx, sqlUsage, ids, counts, times); err != nil {
+		return fmt.Errorf("pgstore: record usage of %d keys: %w", len(batch), err)
+	}
+	return nil
+}
+
+// coalesce merges records of the same key; it returns batch itself when
+// every key appears once (the UsageRecorder's batches).
+func coalesce(batch []apikey.Usage) []apikey.Usage {
+	seen := make(map[string]int, len(batch))
+	var out []apikey.Usage
+	for i, u := range batch {
+		j, dup := seen[u.KeyID]
+		if !dup {
+			seen[u.KeyID] = len(seen)
+			if out != nil {
+				out = append(out, u)
+			}
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(batch[:i])
+		}
+		out[j].Count += u.Count
+		if u.LastUsed.After(out[j].LastUsed) {
+			out[j].LastUsed = u.LastUsed
+		}
+	}
+	if out == nil {
+		return batch
+	}
+	return out
+}
+
+// payload is the notification text for a key filed under digest.
+func payload(id string, digest []byte) string {
+	return id + ":" + hex.EncodeToString(digest)
+}
+
+// compile-time checks
+var (
+	_ apikey.KeyStore   = (*Store)(nil)
+	_ apikey.Manager    = (*Store)(nil)
+	_ apikey.UsageStore = (*Store)(nil)
+	_ apikey.Rehasher   = (*Store)(nil)
+	_ apikey.Configured = (*Store)(nil)
+)

@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -109,6 +110,7 @@ type replica struct {
 	cache     *apikey.Cache
 	usage     *apikey.UsageRecorder
 	server    *http.Server
+	ln        net.Listener  // bound before the keys are printed
 	listening chan struct{} // closed when its invalidation feed is up
 	listened  chan struct{} // closed when Listen has returned
 }
@@ -156,6 +158,11 @@ func newReplica(ctx, listenCtx context.Context, logger *slog.Logger, dsn, addr s
 	mux.Handle("POST /v1/keys", auth.Require("admin")(http.HandlerFunc(r.createKey)))
 	mux.Handle("DELETE /v1/keys/{id}", auth.Require("admin")(http.HandlerFunc(r.revokeKey)))
 	r.server = &http.Server{Addr: addr, Handler: auth.Handler(mux), ReadHeaderTimeout: 5 * time.Second}
+	// Bind now, so that the curl lines printed at start work at once.
+	if r.ln, err = net.Listen("tcp", addr); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -170,7 +177,7 @@ func (r *replica) waitListening(ctx context.Context) error {
 
 func (r *replica) serve() error {
 	r.logger.Info("listening", "addr", r.server.Addr)
-	if err := r.server.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	if err := r.server.Serve(r.ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("%s: %w", r.server.Addr, err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package apikey_test
 
 import (
 	"context"
+	"fmt"
 	"crypto/sha256"
 	"net/http"
 	"net/http/httptest"
@@ -234,16 +235,20 @@ func BenchmarkRequire(b *testing.B) {
 
 func BenchmarkErrorStyle(b *testing.B) {
 	r := benchRequest("GET", "")
-	e := apikey.AuthError{Reason: apikey.ReasonScope, RequestID: "req_01HXYZ5678GHIJKLMNOPQRSTUV", Scope: "write"}
-	for _, name := range apikey.StyleNames() {
-		style, _ := apikey.StyleByName(name)
-		b.Run("style="+name, func(b *testing.B) {
-			w := &discardWriter{h: http.Header{}}
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				style.WriteError(w, r, e)
-			}
-		})
+	for _, e := range []apikey.AuthError{
+		{Reason: apikey.ReasonMalformed, RequestID: "req_01HXYZ5678GHIJKLMNOPQRSTUV"},
+		{Reason: apikey.ReasonScope, RequestID: "req_01HXYZ5678GHIJKLMNOPQRSTUV", Scope: "write"},
+	} {
+		for _, name := range apikey.StyleNames() {
+			style, _ := apikey.StyleByName(name)
+			b.Run(fmt.Sprintf("style=%s/status=%d", name, e.Status()), func(b *testing.B) {
+				w := &discardWriter{h: http.Header{}}
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					style.WriteError(w, r, e)
+				}
+			})
+		}
 	}
 }
 

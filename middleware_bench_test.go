@@ -2,8 +2,8 @@ package apikey_test
 
 import (
 	"context"
-	"fmt"
 	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"

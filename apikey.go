@@ -261,7 +261,7 @@ func Generate(f *Format, env Environment) (Secret, error) {
 		return Secret{}, fmt.Errorf("apikey: generate: %w", err)
 	}
 	if f.checksum {
-		buf = appendChecksum(buf, crc32IEEE(buf))
+		buf = appendChecksum(buf, checksum(buf))
 	}
 	return NewSecret(string(buf)), nil
 }

@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"math"
 	"strings"
+	"unsafe"
 )
 
 // MaxKeyLength is the longest credential any format accepts. Longer input is
@@ -39,7 +40,7 @@ type FormatSpec struct {
 	Alphabet string
 	// Length is the number of random characters.
 	Length int
-	// Checksum appends 6 base62 characters holding the CRC-32 (IEEE) of
+	// Checksum appends 6 base62 characters holding the CRC-32C of
 	// everything before them, so typos and look-alikes are rejected offline.
 	Checksum bool
 }
@@ -118,7 +119,7 @@ func MustFormat(spec FormatSpec) *Format {
 // The ready-made formats, one per seed API plus our recommended default.
 var (
 	// FormatDefault is the recommended format: kg_live_ / kg_test_, 30
-	// base62 characters (178.6 bits) and a 6-character CRC-32 checksum, 44
+	// base62 characters (178.6 bits) and a 6-character CRC-32C checksum, 44
 	// characters in all. The checksum rejects typos offline, and the prefix
 	// plus checksum let a secret scanner recognise a key with almost no
 	// false positives (the GitHub token idea).
@@ -208,7 +209,7 @@ func (f *Format) Parse(key string) (Environment, error) {
 		if !ok {
 			return 0, ErrKeyAlphabet
 		}
-		if crc32IEEEString(key[:n]) != want {
+		if checksumString(key[:n]) != want {
 			return 0, ErrKeyChecksum
 		}
 	}
@@ -267,38 +268,17 @@ func ParseAny(formats []*Format, key string) (*Format, Environment, error) {
 	return nil, 0, firstErr
 }
 
-// crcTables are the slicing-by-8 tables of CRC-32 (IEEE), the algorithm of
-// hash/crc32's generic path; crc32IEEEString uses them on a string without
-// converting it to a byte slice, so Parse neither allocates nor walks the
-// key one byte at a time.
-var crcTables = func() *[8][256]uint32 {
-	t := new([8][256]uint32)
-	t[0] = *crc32.MakeTable(crc32.IEEE)
-	for i := 0; i < 256; i++ {
-		crc := t[0][i]
-		for j := 1; j < 8; j++ {
-			crc = t[0][crc&0xff] ^ (crc >> 8)
-			t[j][i] = crc
-		}
-	}
-	return t
-}()
+// The checksum is CRC-32C (Castagnoli): the same error detection as the
+// IEEE polynomial GitHub uses, and a single CPU instruction per 8 bytes on
+// amd64 and arm64.
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-func crc32IEEE(b []byte) uint32 { return crc32.ChecksumIEEE(b) }
+func checksum(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
 
-func crc32IEEEString(s string) uint32 {
-	t := crcTables
-	crc := ^uint32(0)
-	for len(s) >= 8 {
-		crc ^= uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
-		crc = t[0][s[7]] ^ t[1][s[6]] ^ t[2][s[5]] ^ t[3][s[4]] ^
-			t[4][crc>>24] ^ t[5][(crc>>16)&0xff] ^ t[6][(crc>>8)&0xff] ^ t[7][crc&0xff]
-		s = s[8:]
-	}
-	for i := 0; i < len(s); i++ {
-		crc = t[0][byte(crc)^s[i]] ^ (crc >> 8)
-	}
-	return ^crc
+// checksumString is checksum over a string without copying it: the bytes
+// are only read.
+func checksumString(s string) uint32 {
+	return crc32.Checksum(unsafe.Slice(unsafe.StringData(s), len(s)), crcTable)
 }
 
 // appendChecksum appends sum as 6 base62 digits, most significant first.

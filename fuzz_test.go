@@ -344,10 +344,13 @@ var shippedFormats = []formatRules{
 	{apikey.FormatStraply, map[string]apikey.Environment{"stp_live_": apikey.EnvLive, "stp_test_": apikey.EnvTest}, lowerAlnum, 31, false},
 }
 
-// checksum6 is the 6-digit base62 CRC-32 (IEEE) of s, most significant
-// digit first.
+// castagnoli is the CRC-32C table: the default format's checksum.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checksum6 is the 6-digit base62 CRC-32C of s, most significant digit
+// first.
 func checksum6(s string) string {
-	v := uint64(crc32.ChecksumIEEE([]byte(s)))
+	v := uint64(crc32.Checksum([]byte(s), castagnoli))
 	var d [6]byte
 	for i := 5; i >= 0; i-- {
 		d[i] = base62Alphabet[v%62]
@@ -385,7 +388,7 @@ func (fr formatRules) valid(key string) (apikey.Environment, string, bool) {
 				}
 				v = v*62 + uint64(d)
 			}
-			if v > math.MaxUint32 || uint32(v) != crc32.ChecksumIEEE([]byte(key[:n])) {
+			if v > math.MaxUint32 || uint32(v) != crc32.Checksum([]byte(key[:n]), castagnoli) {
 				return 0, p, false
 			}
 		}
@@ -452,7 +455,7 @@ func FuzzParse(f *testing.F) {
 				if !fr.checksum {
 					continue
 				}
-				// Any one-character substitution is caught by CRC-32.
+				// Any one-character substitution is caught by CRC-32C.
 				pos := len(p) + len(key)%(len(built)-len(p))
 				typo := []byte(built)
 				typo[pos] = base62Alphabet[(strings.IndexByte(base62Alphabet, typo[pos])+1+len(key)%61)%62]

@@ -22,7 +22,7 @@ type Authenticator struct {
 	formats   []*Format
 	hasher    *Hasher
 	scopes    *ScopeSet
-	policy    MethodPolicy
+	policy    *compiledPolicy
 	style     ErrorStyle
 	sources   []Source
 	allowLive bool
@@ -87,7 +87,7 @@ func New(store KeyStore, opts ...Option) *Authenticator {
 	}
 	a := &Authenticator{
 		store:      store,
-		policy:     DefaultMethodPolicy(),
+		policy:     compilePolicy(DefaultMethodPolicy()),
 		style:      StyleProblem,
 		sources:    []Source{FromBearer()},
 		allowLive:  true,
@@ -317,7 +317,7 @@ func (a *Authenticator) authorize(r *http.Request, k *Key) (Reason, Scope) {
 		return ReasonOwner, ""
 	}
 	if a.policy != nil {
-		need, ok := a.policy.Required(r.Method)
+		need, ok := a.policy.required(r.Method)
 		if !ok {
 			return ReasonScope, ""
 		}

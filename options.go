@@ -36,7 +36,9 @@ func WithScopes(s *ScopeSet) Option { return func(a *Authenticator) { a.scopes =
 // through the middleware. Default DefaultMethodPolicy(): GET, HEAD, OPTIONS
 // need "read"; other methods need "write". Pass nil to check no scope at the
 // middleware and guard handlers with Require instead.
-func WithMethodPolicy(p MethodPolicy) Option { return func(a *Authenticator) { a.policy = p } }
+func WithMethodPolicy(p MethodPolicy) Option {
+	return func(a *Authenticator) { a.policy = compilePolicy(p) }
+}
 
 // WithEnvironments limits the environments accepted: WithEnvironments(EnvLive)
 // refuses test keys (401) before the store is asked. Default: both.

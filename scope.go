@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 )
@@ -203,4 +204,56 @@ func (p MethodPolicy) Required(method string) (s Scope, ok bool) {
 	}
 	s, ok = p["*"]
 	return s, ok
+}
+
+// commonMethods are the methods a compiled policy answers without a map
+// lookup.
+var commonMethods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+func commonMethodIndex(m string) int {
+	switch m {
+	case "GET":
+		return 0
+	case "HEAD":
+		return 1
+	case "POST":
+		return 2
+	case "PUT":
+		return 3
+	case "PATCH":
+		return 4
+	case "DELETE":
+		return 5
+	case "OPTIONS":
+		return 6
+	}
+	return -1
+}
+
+// compiledPolicy is a MethodPolicy with the answers for the common methods
+// precomputed, so the request path does not hash the method.
+type compiledPolicy struct {
+	policy MethodPolicy
+	common [len(commonMethods)]struct {
+		scope Scope
+		ok    bool
+	}
+}
+
+func compilePolicy(p MethodPolicy) *compiledPolicy {
+	if p == nil {
+		return nil
+	}
+	c := &compiledPolicy{policy: maps.Clone(p)} // later changes to p do not apply
+	for i, m := range commonMethods {
+		c.common[i].scope, c.common[i].ok = p.Required(m)
+	}
+	return c
+}
+
+func (c *compiledPolicy) required(method string) (Scope, bool) {
+	if i := commonMethodIndex(method); i >= 0 {
+		return c.common[i].scope, c.common[i].ok
+	}
+	return c.policy.Required(method)
 }

@@ -13,47 +13,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/internal/faultstore"
 	"github.com/keygate/apikey/storetest"
 )
 
-// slowStore counts lookups and can delay, fail or block them.
-type slowStore struct {
-	inner apikey.KeyStore
-	calls atomic.Int32
-	delay time.Duration
-	fail  atomic.Bool
-	gate  chan struct{} // when non-nil, lookups wait for it
-}
-
-func (s *slowStore) Lookup(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
-	s.calls.Add(1)
-	if s.gate != nil {
-		<-s.gate
-	}
-	if s.delay > 0 {
-		select {
-		case <-time.After(s.delay):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	if s.fail.Load() {
-		return nil, errors.New("database unreachable")
-	}
-	return s.inner.Lookup(ctx, d)
-}
+var errUnreachable = errors.New("database unreachable")
 
 type cacheFixture struct {
 	clock *storetest.Clock
 	mem   *apikey.MemoryStore
-	slow  *slowStore
+	slow  *faultstore.Store
 	cache *apikey.Cache
 }
 
 func newCacheFixture(t *testing.T, opts ...apikey.CacheOption) *cacheFixture {
 	clock := storetest.NewClock(storetest.Epoch)
 	mem := apikey.NewMemoryStore(apikey.StoreConfig{Clock: clock})
-	slow := &slowStore{inner: mem}
+	slow := faultstore.New(mem)
 	return &cacheFixture{clock: clock, mem: mem, slow: slow,
 		cache: apikey.NewCache(slow, append([]apikey.CacheOption{apikey.CacheClock(clock)}, opts...)...)}
 }
@@ -74,11 +50,11 @@ func TestCacheHitsAndTTL(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, k.ID, got.ID)
 	}
-	assert.EqualValues(t, 1, f.slow.calls.Load(), "one query, then hits")
+	assert.EqualValues(t, 1, f.slow.Calls(), "one query, then hits")
 	f.clock.Advance(time.Minute)
 	_, err := f.cache.Lookup(ctx, d)
 	require.NoError(t, err)
-	assert.EqualValues(t, 2, f.slow.calls.Load(), "the TTL expired: asked again")
+	assert.EqualValues(t, 2, f.slow.Calls(), "the TTL expired: asked again")
 
 	var h apikey.Hasher
 	unknown := h.Digest("kg_live_unknown")
@@ -86,11 +62,11 @@ func TestCacheHitsAndTTL(t *testing.T) {
 		_, err := f.cache.Lookup(ctx, unknown)
 		assert.ErrorIs(t, err, apikey.ErrNotFound)
 	}
-	assert.EqualValues(t, 3, f.slow.calls.Load(), "unknown digests are remembered")
+	assert.EqualValues(t, 3, f.slow.Calls(), "unknown digests are remembered")
 	f.clock.Advance(5 * time.Second)
 	_, err = f.cache.Lookup(ctx, unknown)
 	assert.ErrorIs(t, err, apikey.ErrNotFound)
-	assert.EqualValues(t, 4, f.slow.calls.Load(), "for the negative TTL only")
+	assert.EqualValues(t, 4, f.slow.Calls(), "for the negative TTL only")
 	st := f.cache.Stats()
 	assert.EqualValues(t, 4, st.StoreCalls)
 	assert.EqualValues(t, 4, st.Hits)
@@ -102,7 +78,7 @@ func TestCacheHitsAndTTL(t *testing.T) {
 func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 	ctx := context.Background()
 	f := newCacheFixture(t)
-	f.slow.delay = 20 * time.Millisecond
+	f.slow.Set(faultstore.Fault{Latency: 20 * time.Millisecond})
 	digests := make([]apikey.Digest, 10)
 	for i := range digests {
 		_, digests[i], _ = f.key(t)
@@ -122,8 +98,8 @@ func TestCacheCoalescesConcurrentMisses(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Zero(t, failures.Load())
-	assert.LessOrEqual(t, f.slow.calls.Load(), int32(10))
-	t.Logf("64×1000 lookups of 10 keys: %d store queries", f.slow.calls.Load())
+	assert.LessOrEqual(t, f.slow.Calls(), int64(10))
+	t.Logf("64×1000 lookups of 10 keys: %d store queries", f.slow.Calls())
 }
 
 func TestCacheIsBounded(t *testing.T) {
@@ -167,21 +143,22 @@ func TestCacheInvalidateDuringFetch(t *testing.T) {
 	ctx := context.Background()
 	f := newCacheFixture(t)
 	k, d, _ := f.key(t)
-	f.slow.gate = make(chan struct{})
+	gate := make(chan struct{})
+	f.slow.Set(faultstore.Fault{Before: func(context.Context) { <-gate }})
 	done := make(chan *apikey.Key)
 	go func() {
 		got, _ := f.cache.Lookup(ctx, d)
 		done <- got
 	}()
-	require.Eventually(t, func() bool { return f.slow.calls.Load() == 1 }, time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return f.slow.Calls() == 1 }, time.Second, time.Millisecond)
 	f.cache.Invalidate(d) // the fetch started before: its answer must not be cached
-	close(f.slow.gate)
+	close(gate)
 	<-done
 	require.NoError(t, f.mem.Revoke(ctx, k.ID))
 	got, err := f.cache.Lookup(ctx, d)
 	require.NoError(t, err)
 	assert.False(t, got.RevokedAt.IsZero(), "asked the store again")
-	assert.EqualValues(t, 2, f.slow.calls.Load())
+	assert.EqualValues(t, 2, f.slow.Calls())
 }
 
 func TestCacheStaleIfError(t *testing.T) {
@@ -194,7 +171,7 @@ func TestCacheStaleIfError(t *testing.T) {
 	_, err = f.cache.Lookup(ctx, other)
 	require.NoError(t, err)
 
-	f.slow.fail.Store(true)
+	f.slow.Set(faultstore.Fault{Err: errUnreachable})
 	f.clock.Advance(30 * time.Second)
 	got, err := f.cache.Lookup(ctx, d)
 	require.NoError(t, err, "validated 30 s ago: served stale while the store fails")
@@ -209,7 +186,7 @@ func TestCacheStaleIfError(t *testing.T) {
 	_, err = f.cache.Lookup(ctx, d)
 	assert.ErrorContains(t, err, "database unreachable", "too old to serve stale")
 
-	f.slow.fail.Store(false)
+	f.slow.Clear()
 	_, err = f.cache.Lookup(ctx, d)
 	assert.NoError(t, err)
 }
@@ -220,7 +197,7 @@ func TestCacheWithoutStaleReturnsErrors(t *testing.T) {
 	_, d, _ := f.key(t)
 	_, err := f.cache.Lookup(ctx, d)
 	require.NoError(t, err)
-	f.slow.fail.Store(true)
+	f.slow.Set(faultstore.Fault{Err: errUnreachable})
 	f.clock.Advance(2 * time.Second)
 	_, err = f.cache.Lookup(ctx, d)
 	assert.Error(t, err)
@@ -230,7 +207,7 @@ func TestCacheWithoutStaleReturnsErrors(t *testing.T) {
 func TestCacheTimeoutAndCancellation(t *testing.T) {
 	f := newCacheFixture(t, apikey.CacheLookupTimeout(20*time.Millisecond))
 	_, d, _ := f.key(t)
-	f.slow.delay = time.Second
+	f.slow.Set(faultstore.Fault{Latency: time.Second})
 	_, err := f.cache.Lookup(context.Background(), d)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 
@@ -254,7 +231,7 @@ func TestCacheBehindMiddleware(t *testing.T) {
 	assert.Equal(t, 401, call(h, "GET", "/", secret).Code)
 
 	_, _, other := f.key(t)
-	f.slow.fail.Store(true)
+	f.slow.Set(faultstore.Fault{Err: errUnreachable})
 	called := false
 	h = apikey.Middleware(f.cache)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
 	assert.Equal(t, 503, call(h, "GET", "/", other).Code)

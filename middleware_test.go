@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -399,74 +398,34 @@ func TestMethodPolicyRefusesUnlistedMethods(t *testing.T) {
 	assert.Equal(t, 200, call(open, "TRACE", "/", f.read).Code, "an empty scope needs none")
 }
 
-// faultStore wraps a store with injectable faults.
-type faultStore struct {
-	apikey.KeyStore
-	err   error
-	delay time.Duration
-	panic bool
-	calls atomic.Int32
-}
-
-func (s *faultStore) Lookup(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
-	s.calls.Add(1)
-	if s.panic {
-		panic("store exploded")
-	}
-	if s.delay > 0 {
-		select {
-		case <-time.After(s.delay):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	if s.err != nil {
-		return nil, s.err
-	}
-	return s.KeyStore.Lookup(ctx, d)
-}
-
-func TestStoreFaults(t *testing.T) {
+// The store-fault matrix lives in faults_test.go; these are the two
+// answers a store can give that are not faults.
+func TestStoreAnswersThatAreNotFaults(t *testing.T) {
 	f := newFixture(t)
 	tests := []struct {
 		name   string
-		store  *faultStore
+		store  apikey.KeyStore
 		reason apikey.Reason
 	}{
-		{"error", &faultStore{KeyStore: f.store, err: errors.New("boom")}, apikey.ReasonStoreFailure},
-		{"wrapped not-found is 401", &faultStore{KeyStore: f.store, err: errors.Join(errors.New("x"), apikey.ErrNotFound)}, apikey.ReasonUnknown},
-		{"timeout", &faultStore{KeyStore: f.store, delay: time.Second}, apikey.ReasonStoreTimeout},
-		{"panic", &faultStore{KeyStore: f.store, panic: true}, apikey.ReasonStorePanic},
-		{"nil key, nil error", &faultStore{KeyStore: apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, nil })}, apikey.ReasonStoreFailure},
+		{"wrapped not-found is 401", apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
+			return nil, errors.Join(errors.New("no rows"), apikey.ErrNotFound)
+		}), apikey.ReasonUnknown},
+		{"nil key and nil error is a store failure", apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
+			return nil, nil
+		}), apikey.ReasonStoreFailure},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got apikey.AuthError
 			called := false
-			h := apikey.Middleware(tt.store, apikey.WithLookupTimeout(20*time.Millisecond),
-				apikey.OnRejected(func(_ *http.Request, e apikey.AuthError) { got = e }),
-			)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
+			h := apikey.Middleware(tt.store, apikey.OnRejected(func(_ *http.Request, e apikey.AuthError) { got = e }))(
+				http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
 			rr := call(h, "GET", "/", f.read)
 			assert.False(t, called)
 			assert.Equal(t, tt.reason, got.Reason)
 			assert.Equal(t, tt.reason.Status(), rr.Code)
 		})
 	}
-}
-
-func TestClientGoneIsQuiet(t *testing.T) {
-	f := newFixture(t)
-	slow := &faultStore{KeyStore: f.store, delay: time.Second}
-	var rejected int
-	h := apikey.Middleware(slow, apikey.OnRejected(func(*http.Request, apikey.AuthError) { rejected++ }))(okHandler())
-	ctx, cancel := context.WithCancel(context.Background())
-	r := bearer(httptest.NewRequest("GET", "/", nil).WithContext(ctx), f.read)
-	rr := httptest.NewRecorder()
-	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
-	h.ServeHTTP(rr, r)
-	assert.Zero(t, rejected, "nobody to answer: no rejection written")
-	assert.Empty(t, rr.Body.String())
-	assert.False(t, rr.Flushed)
 }
 
 func TestVerify(t *testing.T) {

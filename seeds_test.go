@@ -2,7 +2,6 @@ package apikey_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -301,47 +300,4 @@ func TestProblemStyle(t *testing.T) {
 		}},
 		{name: "read", key: "read", status: 200},
 	})
-}
-
-// A store failure is 503 with Retry-After in every style; the handler is
-// never called and the answer is never 401.
-func TestStoreFailureIs503InEveryStyle(t *testing.T) {
-	failing := apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
-		return nil, errors.New("connection refused")
-	})
-	key, err := apikey.Generate(apikey.FormatDefault, apikey.EnvLive)
-	require.NoError(t, err)
-	want := map[string]map[string]any{
-		"flat":          {"error": "unavailable", "message": apikey.StyleFlat.Messages().Unavailable, "request_id": rid},
-		"nested-meta":   {"error": map[string]any{"code": "unavailable", "message": apikey.StyleNestedMeta.Messages().Unavailable}, "meta": map[string]any{"request_id": rid}},
-		"nested":        {"error": map[string]any{"code": "unavailable", "message": apikey.StyleNested.Messages().Unavailable}},
-		"nested-status": {"error": map[string]any{"code": "unavailable", "message": apikey.StyleNestedStatus.Messages().Unavailable, "status": float64(503)}},
-		"stax":          {"success": false, "authError": false, "error": apikey.StyleStax.Messages().Unavailable},
-		"problem":       {"type": "about:blank", "title": "Service Unavailable", "status": float64(503), "detail": apikey.StyleProblem.Messages().Unavailable, "request_id": rid},
-	}
-	require.ElementsMatch(t, apikey.StyleNames(), keysOf(want))
-	for _, name := range apikey.StyleNames() {
-		t.Run(name, func(t *testing.T) {
-			style, ok := apikey.StyleByName(name)
-			require.True(t, ok)
-			called := false
-			h := apikey.Middleware(failing, apikey.WithStyle(style))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
-			rr := call(h, "GET", "/", key.Reveal())
-			assert.Equal(t, 503, rr.Code)
-			assert.False(t, called, "the protected handler never runs on a store failure")
-			assert.Equal(t, "1", rr.Header().Get("Retry-After"))
-			assert.Equal(t, "no-store", rr.Header().Get("Cache-Control"))
-			assert.Empty(t, rr.Header().Get("Www-Authenticate"))
-			assert.Equal(t, replaceRID(want[name], rr.Header().Get("X-Request-Id")), decode(t, rr))
-			assert.NotContains(t, rr.Body.String(), "connection refused", "the body stays generic")
-		})
-	}
-}
-
-func keysOf[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

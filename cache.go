@@ -3,7 +3,6 @@ package apikey
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -211,7 +210,7 @@ func (c *Cache) fetch(ctx context.Context, d Digest, epoch uint64) (*Key, error)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 	defer cancel()
 	c.storeCalls.Add(1)
-	k, err := c.safeLookup(ctx, d)
+	k, err := safeLookup(ctx, c.store, d)
 	now := c.clock.Now().UnixNano()
 	switch {
 	case err == nil && k == nil:
@@ -225,15 +224,6 @@ func (c *Cache) fetch(ctx context.Context, d Digest, epoch uint64) (*Key, error)
 	default:
 		return nil, err
 	}
-}
-
-func (c *Cache) safeLookup(ctx context.Context, d Digest) (k *Key, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			k, err = nil, fmt.Errorf("%w: %v", errStorePanic, p)
-		}
-	}()
-	return c.store.Lookup(ctx, d)
 }
 
 func (c *Cache) put(d Digest, e *cacheEntry, epoch uint64) {

@@ -36,9 +36,6 @@ var (
 	// ErrAlreadyRolled is returned when Roll is asked for a key that already
 	// has a successor and is only living out its grace period.
 	ErrAlreadyRolled = errors.New("apikey: key already rolled")
-
-	// ErrStoreClosed is returned by stores and recorders used after Close.
-	ErrStoreClosed = errors.New("apikey: closed")
 )
 
 // wrapped is a static error that unwraps to a parent sentinel, so a

@@ -42,6 +42,9 @@ func NewMemoryStore(cfg StoreConfig) *MemoryStore {
 // Config returns the store's configuration, defaults applied.
 func (s *MemoryStore) Config() StoreConfig { return s.cfg }
 
+// FastLookup reports true: lookups never block.
+func (s *MemoryStore) FastLookup() bool { return true }
+
 func shardOf(d Digest) int { return int(d[0] % memShards) }
 
 // Lookup returns the key filed under digest, or ErrNotFound.
@@ -337,6 +340,11 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, batch []Usage) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	type applied struct {
+		digest Digest
+		prev   *Key
+	}
+	var done []applied
 	for _, u := range batch {
 		d, prev, ok := s.getLocked(u.KeyID)
 		if !ok {
@@ -348,8 +356,20 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, batch []Usage) error {
 			k.LastUsedAt = u.LastUsed
 		}
 		s.replaceLocked(d, &k)
+		done = append(done, applied{d, prev})
 	}
-	return s.saveLocked()
+	if len(done) == 0 {
+		return nil
+	}
+	if err := s.saveLocked(); err != nil {
+		// Undo, so that the caller's retry of the same batch does not
+		// count it twice.
+		for _, a := range done {
+			s.replaceLocked(a.digest, a.prev)
+		}
+		return err
+	}
+	return nil
 }
 
 // UsageTotals sums request counts by environment.

@@ -64,7 +64,7 @@ func (s *MemoryStore) load(data []byte) error {
 	if err := dec.Decode(&f); err != nil {
 		return fmt.Errorf("%w: %v", ErrCorruptFile, err)
 	}
-	if dec.More() {
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
 		return fmt.Errorf("%w: trailing data", ErrCorruptFile)
 	}
 	if f.Magic != fileMagic {
@@ -142,10 +142,13 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
+	// The new file is in place: from here on the change has happened, so
+	// syncing the directory (which makes the rename itself durable) is
+	// best effort. Reporting its failure would make callers undo in memory
+	// what the file already holds.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
 	}
-	defer d.Close()
-	return d.Sync()
+	return nil
 }

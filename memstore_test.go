@@ -102,6 +102,7 @@ func TestMemoryStoreCorruptFile(t *testing.T) {
 		{"truncated", string(valid[:len(valid)/2])},
 		{"not json", "hello"},
 		{"trailing data", string(valid) + "{}"},
+		{"trailing brace", string(valid) + "}"},
 		{"wrong magic", `{"magic":"x","version":1,"keys":[]}`},
 		{"future version", `{"magic":"keygate/apikey memory store","version":2,"keys":[]}`},
 		{"unknown field", `{"magic":"keygate/apikey memory store","version":1,"keys":[],"extra":1}`},
@@ -156,4 +157,29 @@ func TestMemoryStoreHonoursCancelledContext(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 	_, err = s.List(ctx, apikey.Filter{})
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// A usage batch whose file write fails is undone in memory, so that the
+// recorder's retry of the same batch does not count it twice.
+func TestMemoryStoreUsageUndoneWhenFileFails(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "keys.json")
+	s, err := apikey.OpenMemoryStore(path, apikey.StoreConfig{})
+	require.NoError(t, err)
+	k, _, err := s.Create(ctx, apikey.KeySpec{Name: "k"})
+	require.NoError(t, err)
+	batch := []apikey.Usage{{KeyID: k.ID, Environment: apikey.EnvLive, Count: 10, LastUsed: storetest.Epoch}}
+
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Mkdir(path, 0o700)) // the rename onto it fails
+	assert.Error(t, s.RecordUsage(ctx, batch))
+	got, err := s.Get(ctx, k.ID)
+	require.NoError(t, err)
+	assert.Zero(t, got.Requests, "undone")
+
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, s.RecordUsage(ctx, batch))
+	got, err = s.Get(ctx, k.ID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 10, got.Requests, "counted once")
 }

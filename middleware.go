@@ -55,9 +55,6 @@ type FastLookup interface {
 	FastLookup() bool
 }
 
-// FastLookup reports true: lookups never block.
-func (s *MemoryStore) FastLookup() bool { return true }
-
 // Middleware returns net/http middleware that authenticates every request
 // with an API key from store. See New for the options and the behaviour.
 func Middleware(store KeyStore, opts ...Option) func(http.Handler) http.Handler {
@@ -166,8 +163,11 @@ func (a *Authenticator) serve(w http.ResponseWriter, r *http.Request, next http.
 	}
 	key, reason, err := a.verify(r.Context(), cred)
 	if reason != ReasonNone {
-		if isStoreFault(reason) && r.Context().Err() != nil {
-			return // the client has gone; nobody is left to answer
+		if isStoreFault(reason) && errors.Is(r.Context().Err(), context.Canceled) {
+			// The client has gone (net/http cancels the request's
+			// context); nobody is left to answer. A deadline set upstream
+			// is not that: it gets its 503 like any other fault.
+			return
 		}
 		a.reject(w, r, AuthError{Reason: reason, RequestID: rid, Err: err, KeyID: keyID(key)})
 		return
@@ -200,7 +200,7 @@ func (a *Authenticator) lookup(ctx context.Context, cred string) (*Key, Reason, 
 	}
 	for i, n := 0, a.hasher.Candidates(); i < n; i++ {
 		digest, _ := a.hasher.DigestAt(i, cred)
-		key, err := a.safeLookup(ctx, digest)
+		key, err := safeLookup(ctx, a.store, digest)
 		switch {
 		case err == nil && key != nil:
 			if i > 0 && a.rehasher != nil {
@@ -225,13 +225,13 @@ func (a *Authenticator) lookup(ctx context.Context, cred string) (*Key, Reason, 
 var errStorePanic = errors.New("apikey: store panicked")
 
 // safeLookup calls the store and turns a panic into an error.
-func (a *Authenticator) safeLookup(ctx context.Context, d Digest) (k *Key, err error) {
+func safeLookup(ctx context.Context, store KeyStore, d Digest) (k *Key, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			k, err = nil, fmt.Errorf("%w: %v", errStorePanic, p)
 		}
 	}()
-	return a.store.Lookup(ctx, d)
+	return store.Lookup(ctx, d)
 }
 
 // rehash files a key found under a retiring pepper under the current one.
@@ -270,8 +270,8 @@ func (a *Authenticator) Verify(ctx context.Context, credential string) (*Key, er
 }
 
 // verify runs steps 3 to 5 of a request: parse, environment, lookup,
-// state. On failure the key is returned when the store found one. The
-// clock is read only for a key that can expire.
+// state (Key.State, with the clock read only for a key that can expire).
+// On failure the key is returned when the store found one.
 func (a *Authenticator) verify(ctx context.Context, cred string) (*Key, Reason, error) {
 	_, env, err := ParseAny(a.formats, cred)
 	if err != nil {
@@ -342,6 +342,9 @@ func ownerMatches(vals []string, owner string) bool {
 	return v == owner
 }
 
+// Header values shared by every response. net/http and Header.Set replace
+// a value slice rather than write into it; code that writes into
+// h[key][0] of a rejection would change them for every later response.
 var noStore = []string{"no-store"}
 
 // reject sets the shared headers, reports the reason and writes the style's
@@ -358,7 +361,11 @@ func (a *Authenticator) reject(w http.ResponseWriter, r *http.Request, e AuthErr
 			h["Www-Authenticate"] = a.challengeInvalid
 		}
 	case http.StatusForbidden:
-		h["Www-Authenticate"] = []string{a.scopeChallenge(e.Scope)}
+		if e.Reason == ReasonScope {
+			h["Www-Authenticate"] = []string{a.scopeChallenge(e.Scope)}
+		} else {
+			h["Www-Authenticate"] = a.challengeMissing // owner mismatch: not a scope problem
+		}
 	case http.StatusServiceUnavailable:
 		h["Retry-After"] = a.retryAfterValue
 	}

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/internal/faultstore"
 )
 
 // fixture is a memory store with a read key, a read+write key and a test
@@ -487,4 +489,24 @@ func TestStoredDigestIsNotACredential(t *testing.T) {
 func TestNewPanicsOnNilStore(t *testing.T) {
 	assert.Panics(t, func() { apikey.New(nil) })
 	assert.Panics(t, func() { apikey.New(newFixture(t).store).Handler(nil) })
+}
+
+// A deadline set upstream that expires during the lookup is a store
+// timeout (503), not a client that went away: something must be answered.
+func TestUpstreamDeadlineIs503(t *testing.T) {
+	f := newFixture(t)
+	fs := faultstore.New(f.store)
+	fs.Set(faultstore.Fault{Hang: true})
+	called := false
+	auth := apikey.Middleware(fs, apikey.WithLookupTimeout(time.Minute))(
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }))
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Millisecond)
+		defer cancel()
+		auth.ServeHTTP(w, r.WithContext(ctx))
+	})
+	rr := call(h, "GET", "/", f.read)
+	assert.Equal(t, 503, rr.Code)
+	assert.Equal(t, "no-store", rr.Header().Get("Cache-Control"))
+	assert.False(t, called)
 }

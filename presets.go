@@ -27,6 +27,12 @@ func (p Preset) Options() []Option {
 	return opts
 }
 
+// stairoidsScopes are seeds 000 and 001's scopes: read_write implies read
+// and write.
+var stairoidsScopes = MustDeclareScopes(map[Scope][]Scope{
+	"read": nil, "write": nil, "read_write": {"read", "write"},
+})
+
 // The seed presets.
 var (
 	// PresetStairoidsV1 is seed 000: sk_live_/sk_test_ keys; Read-only
@@ -35,9 +41,7 @@ var (
 	PresetStairoidsV1 = Preset{
 		Name:   "stairoids-v1",
 		Format: FormatStairoids,
-		Scopes: MustDeclareScopes(map[Scope][]Scope{
-			"read": nil, "write": nil, "read_write": {"read", "write"},
-		}),
+		Scopes: stairoidsScopes,
 		Policy: MethodPolicy{"GET": "read", "*": "write"},
 		Style:  StyleFlat,
 	}
@@ -48,9 +52,7 @@ var (
 	PresetStairoidsV2 = Preset{
 		Name:   "stairoids-v2",
 		Format: FormatStairoids,
-		Scopes: MustDeclareScopes(map[Scope][]Scope{
-			"read": nil, "write": nil, "read_write": {"read", "write"},
-		}),
+		Scopes: stairoidsScopes,
 		Policy: MethodPolicy{"GET": "read", "POST": "write", "PATCH": "write", "DELETE": "write", "*": "read_write"},
 		Style:  StyleNestedMeta,
 	}

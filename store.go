@@ -194,8 +194,9 @@ type Issued struct {
 
 // Issue validates spec and makes a new key: a fresh ID, a secret in the
 // configured format, its digest under the current pepper, and the record.
-// It stores nothing. c must have its defaults applied.
+// It stores nothing. Unset fields of c take their defaults.
 func (c StoreConfig) Issue(spec KeySpec) (Issued, error) {
+	c = c.WithDefaults()
 	now := c.Clock.Now()
 	if err := c.validate(spec, now); err != nil {
 		return Issued{}, err
@@ -273,6 +274,7 @@ func (c StoreConfig) validate(spec KeySpec, now time.Time) error {
 // nothing and checks old's state: revoked, expired and already-rolled keys
 // cannot be rolled.
 func (c StoreConfig) Successor(old *Key, grace time.Duration) (Issued, time.Time, error) {
+	c = c.WithDefaults()
 	now := c.Clock.Now()
 	switch old.State(now) {
 	case StateRevoked:

@@ -60,10 +60,9 @@ type JSONStyle struct {
 
 // bodyTemplate is an error body with a hole for the request id.
 type bodyTemplate struct {
-	status          int
-	before, after   []byte
-	hasRequestID    bool
-	deleteChallenge bool // the style answers 200 (Stax)
+	status        int
+	before, after []byte
+	hasRequestID  bool
 }
 
 func newStyle(name string, sh shape, msgs Messages) JSONStyle {
@@ -87,8 +86,7 @@ func (s JSONStyle) templates() *[3]*bodyTemplate {
 		const hole = `\u0000` // how jsonw escapes the placeholder "\x00"
 		body, code := s.appendBody(nil, status, "\x00", "")
 		before, after, found := strings.Cut(string(body), hole)
-		out[i] = &bodyTemplate{status: code, before: []byte(before), after: []byte(after), hasRequestID: found,
-			deleteChallenge: code != status}
+		out[i] = &bodyTemplate{status: code, before: []byte(before), after: []byte(after), hasRequestID: found}
 		if !found {
 			out[i].before = body
 		}

@@ -17,9 +17,11 @@ import (
 //
 //   - Nothing is lost on a graceful Close: it stops taking records and
 //     flushes what remains, retrying a failed flush.
-//   - Memory stays bounded: at most MaxPending keys are tallied between
-//     flushes; records of further keys are counted as dropped (Stats) and
-//     trigger an early flush. Keys already tallied are always counted.
+//   - Memory stays bounded: at most MaxPending keys (give or take one per
+//     shard under contention) are tallied between flushes; records of
+//     further keys are counted as dropped (Stats) and trigger an early
+//     flush, unless the store is failing. Keys already tallied are always
+//     counted.
 //   - A failed flush never blocks requests: its batch is kept, merged with
 //     newer tallies, and retried at the next interval.
 //   - Live and test usage stay apart: each record carries the key's
@@ -42,6 +44,7 @@ type UsageRecorder struct {
 	done    chan struct{}
 	stopped chan struct{}
 	closed  atomic.Bool
+	failing atomic.Bool // the last flush failed; retry at the interval
 	once    sync.Once
 
 	dropped  atomic.Uint64
@@ -115,20 +118,26 @@ func NewUsageRecorder(store UsageStore, opts ...UsageOption) *UsageRecorder {
 }
 
 // Record counts one request by k at time at. It never blocks on the store.
-// After Close it does nothing.
+// After Close it counts the request as dropped (Stats).
 func (u *UsageRecorder) Record(k *Key, at time.Time) {
+	sh := &u.shards[maphash.String(u.seed, k.ID)%usageShards]
+	sh.mu.Lock()
+	// Checked under the shard lock: Close's final flush takes every shard
+	// lock after setting closed, so a record either lands before that
+	// flush reads its shard or sees closed.
 	if u.closed.Load() {
+		sh.mu.Unlock()
 		u.dropped.Add(1)
 		return
 	}
-	sh := &u.shards[maphash.String(u.seed, k.ID)%usageShards]
-	sh.mu.Lock()
 	p, ok := sh.m[k.ID]
 	if !ok {
 		if u.size.Load() >= int64(u.max) {
 			sh.mu.Unlock()
 			u.dropped.Add(1)
-			u.trigger()
+			if !u.failing.Load() {
+				u.trigger() // flush early; but a failing store waits for the interval
+			}
 			return
 		}
 		u.size.Add(1)
@@ -205,12 +214,14 @@ func (u *UsageRecorder) Flush(ctx context.Context) error {
 		list = append(list, p)
 	}
 	if err := u.store.RecordUsage(ctx, list); err != nil {
+		u.failing.Store(true)
 		u.failures.Add(1)
 		u.carry = batch
 		u.size.Add(-int64(taken - len(batch))) // merging may have coalesced
 		return fmt.Errorf("apikey: usage flush of %d keys: %w", len(list), err)
 	}
 	u.size.Add(-int64(taken))
+	u.failing.Store(false)
 	var n uint64
 	for _, p := range list {
 		n += p.Count

@@ -196,3 +196,18 @@ func TestUsageRecordAfterCloseIsDropped(t *testing.T) {
 	rec.Record(&apikey.Key{ID: "key_x"}, storetest.Epoch)
 	assert.EqualValues(t, 1, rec.Stats().Dropped)
 }
+
+// While the store fails, records over MaxPending do not flush again and
+// again: the retry waits for the interval.
+func TestUsageFailingStoreIsNotHammered(t *testing.T) {
+	store := apikey.NewMemoryStore(apikey.StoreConfig{})
+	flaky := &flakyUsage{inner: store}
+	flaky.fails.Store(1 << 30)
+	rec := apikey.NewUsageRecorder(flaky, apikey.FlushEvery(time.Hour), apikey.MaxPending(1))
+	deadline := time.Now().Add(200 * time.Millisecond)
+	for i := 0; time.Now().Before(deadline); i++ {
+		rec.Record(&apikey.Key{ID: fmt.Sprintf("key_%d", i), Environment: apikey.EnvLive}, storetest.Epoch)
+	}
+	assert.LessOrEqual(t, flaky.calls.Load(), int32(3), "one early flush fails; the rest wait for the interval")
+	_ = rec.Close()
+}

@@ -24,11 +24,12 @@ import (
 	"github.com/keygate/apikey"
 )
 
-// Store is what the suite needs: lookup, management and usage.
+// Store is what the suite needs: lookup and management. The usage and
+// pepper-rotation capabilities (apikey.UsageStore, apikey.Rehasher) are
+// tested when the store has them and skipped otherwise.
 type Store interface {
 	apikey.KeyStore
 	apikey.Manager
-	apikey.UsageStore
 }
 
 // Factory returns a new, empty store built with cfg. The suite calls it
@@ -96,6 +97,8 @@ func Run(t *testing.T, factory Factory) {
 		{"RollKeepsOldKeyForGrace", testRollGrace},
 		{"RollGraceCappedByExpiry", testRollCappedByExpiry},
 		{"RollWithZeroGrace", testRollZeroGrace},
+		{"RevokeDuringGrace", testRevokeDuringGrace},
+		{"ResultsAreCopies", testResultsAreCopies},
 		{"RollRefusals", testRollRefusals},
 		{"Expiry", testExpiry},
 		{"RecordUsage", testRecordUsage},
@@ -289,6 +292,39 @@ func testRollZeroGrace(e *env) {
 	assert.Equal(t, apikey.ReasonNone, e.verify(newSecret))
 }
 
+// A key rolled with a grace period and then revoked is rejected at once,
+// grace or not.
+func testRevokeDuringGrace(e *env) {
+	t := e.t
+	old, oldSecret := e.create(apikey.KeySpec{Name: "rolled then revoked"})
+	_, newSecret, err := e.store.Roll(e.ctx, old.ID, apikey.WithGrace(time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, apikey.ReasonNone, e.verify(oldSecret))
+	require.NoError(t, e.store.Revoke(e.ctx, old.ID))
+	assert.Equal(t, apikey.ReasonRevoked, e.verify(oldSecret))
+	assert.Equal(t, apikey.ReasonNone, e.verify(newSecret), "the successor is not revoked with it")
+}
+
+// Keys returned by Create, Get and List belong to the caller: changing
+// them changes nothing in the store.
+func testResultsAreCopies(e *env) {
+	t := e.t
+	k, _ := e.create(apikey.KeySpec{Name: "original", Scopes: []apikey.Scope{"read"}, Metadata: map[string]string{"a": "b"}})
+	k.Name, k.Scopes[0], k.Metadata["a"] = "changed", "admin", "z"
+	got, err := e.store.Get(e.ctx, k.ID)
+	require.NoError(t, err)
+	got.Scopes[0], got.Metadata["a"] = "write", "y"
+	list, err := e.store.List(e.ctx, apikey.Filter{})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	list[0].Name = "changed again"
+	again, err := e.store.Get(e.ctx, k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "original", again.Name)
+	assert.Equal(t, []apikey.Scope{"read"}, again.Scopes)
+	assert.Equal(t, map[string]string{"a": "b"}, again.Metadata)
+}
+
 func testRollRefusals(e *env) {
 	t := e.t
 	revoked, _ := e.create(apikey.KeySpec{Name: "revoked"})
@@ -322,16 +358,20 @@ func testExpiry(e *env) {
 
 func testRecordUsage(e *env) {
 	t := e.t
+	us, ok := e.store.(apikey.UsageStore)
+	if !ok {
+		t.Skip("store does not implement apikey.UsageStore")
+	}
 	live, _ := e.create(apikey.KeySpec{Name: "live"})
 	test, _ := e.create(apikey.KeySpec{Name: "test", Environment: apikey.EnvTest})
 	t1, t2 := Epoch.Add(time.Minute), Epoch.Add(2*time.Minute)
-	require.NoError(t, e.store.RecordUsage(e.ctx, []apikey.Usage{
+	require.NoError(t, us.RecordUsage(e.ctx, []apikey.Usage{
 		{KeyID: live.ID, Environment: apikey.EnvLive, Count: 3, LastUsed: t2},
 		{KeyID: test.ID, Environment: apikey.EnvTest, Count: 5, LastUsed: t1},
 		{KeyID: "key_unknown", Environment: apikey.EnvLive, Count: 1, LastUsed: t1},
 	}))
 	// An older batch adds its count but never moves last-used back.
-	require.NoError(t, e.store.RecordUsage(e.ctx, []apikey.Usage{
+	require.NoError(t, us.RecordUsage(e.ctx, []apikey.Usage{
 		{KeyID: live.ID, Environment: apikey.EnvLive, Count: 2, LastUsed: t1},
 	}))
 	got, err := e.store.Get(e.ctx, live.ID)
@@ -342,7 +382,7 @@ func testRecordUsage(e *env) {
 	require.NoError(t, err)
 	assert.EqualValues(t, 5, got.Requests)
 	assert.True(t, got.LastUsedAt.Equal(t1))
-	require.NoError(t, e.store.RecordUsage(e.ctx, nil), "an empty batch is fine")
+	require.NoError(t, us.RecordUsage(e.ctx, nil), "an empty batch is fine")
 }
 
 func testConcurrentCreate(e *env) {

@@ -4,17 +4,18 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"time"
-
-	"github.com/google/uuid"
 )
 
-// Environment says which world a key belongs to. The key format encodes it
-// in the prefix (sk_live_ / sk_test_); formats without a prefix produce live
-// keys.
+// Environment says which world a key belongs to. A key's format encodes it
+// in the prefix (kg_live_ / kg_test_); formats without a test prefix make
+// live keys only.
 type Environment uint8
 
-// The environments. The zero value means "unspecified" (any, in filters).
+// The environments. The zero value means "unspecified": any, in a Filter or
+// a Config; live, in a KeySpec.
 const (
 	EnvLive Environment = 1
 	EnvTest Environment = 2
@@ -29,180 +30,125 @@ func (e Environment) String() string {
 		return "test"
 	case 0:
 		return ""
-	default:
-		return fmt.Sprintf("environment(%d)", uint8(e))
 	}
+	return fmt.Sprintf("environment(%d)", uint8(e))
 }
 
-// MarshalText encodes the environment as "live" or "test".
-func (e Environment) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+// MarshalText encodes the environment as "live", "test" or "".
+func (e Environment) MarshalText() ([]byte, error) {
+	if e > EnvTest {
+		return nil, fmt.Errorf("%w: %s", ErrInvalid, e)
+	}
+	return []byte(e.String()), nil
+}
 
 // UnmarshalText decodes "live", "test" or "".
 func (e *Environment) UnmarshalText(b []byte) error {
-	v, err := ParseEnvironment(string(b))
-	if err != nil {
-		return err
+	switch string(b) {
+	case "live":
+		*e = EnvLive
+	case "test":
+		*e = EnvTest
+	case "":
+		*e = 0
+	default:
+		return fmt.Errorf("%w: environment %q is neither live nor test", ErrInvalid, b)
 	}
-	*e = v
 	return nil
 }
 
-// ParseEnvironment turns "live", "test" or "" into an Environment.
-func ParseEnvironment(s string) (Environment, error) {
-	switch s {
-	case "live":
-		return EnvLive, nil
-	case "test":
-		return EnvTest, nil
-	case "":
-		return 0, nil
-	}
-	return 0, fmt.Errorf("%w: environment %q is neither live nor test", ErrInvalid, s)
-}
-
-// State is a key's lifecycle state at a given time.
+// State is a key's lifecycle state at a given time; Key.State computes it.
 type State uint8
 
-// The states. StateAny is only meaningful in a Filter.
+// The states. The zero State means "any" in a Filter.
 const (
-	StateAny State = iota
-	StateActive
-	StateRevoked
-	StateExpired
+	StateActive  State = iota + 1 // usable: not revoked, not past its expiry (a rolled key in its grace period is active)
+	StateRevoked                  // revoked: refused for ever
+	StateExpired                  // past its own expiry
+	StateRolled                   // replaced by a roll and past its grace period
 )
 
-// String returns "active", "revoked", "expired" or "any".
+// String returns "active", "revoked", "expired", "rolled", or "any" for the
+// zero State.
 func (s State) String() string {
 	switch s {
+	case 0:
+		return "any"
 	case StateActive:
 		return "active"
 	case StateRevoked:
 		return "revoked"
 	case StateExpired:
 		return "expired"
-	default:
-		return "any"
+	case StateRolled:
+		return "rolled"
 	}
+	return fmt.Sprintf("state(%d)", uint8(s))
 }
 
 // Key is what a store knows about an API key: its metadata, never its
 // secret. Keys handed out by a KeyStore's Lookup and by FromContext may be
 // shared between requests; treat them as read-only.
+//
+// ID is "key_" and a UUIDv7 in 26 lowercase Crockford base32 characters
+// (the TypeID encoding): log-safe, sorted by creation time. Owner is the
+// account the key belongs to (Config.OwnerHeader checks it). Hint is the
+// prefix and last four characters, for display: "kg_live_…a1b2". PepperID
+// names the pepper of the stored digest ("" for SHA-256). RolledTo names the
+// successor of a rolled key, which stops working at ExpiresAt, the end of
+// its grace period; RolledFrom names the key a successor replaced.
+// Requests and LastUsedAt are the recorded usage.
 type Key struct {
-	// ID is a log-safe identifier: "key_" followed by a UUIDv7 in 26
-	// lowercase Crockford base32 characters (the TypeID encoding), so IDs
-	// sort by creation time.
-	ID string `json:"id"`
-	// Name is a human label, such as "zapier-readonly".
-	Name string `json:"name"`
-	// Environment is live or test.
-	Environment Environment `json:"environment"`
-	// Scopes are the scopes granted to the key, before implication.
-	Scopes []Scope `json:"scopes"`
-	// Owner is the account the key belongs to; the owner-binding option
-	// (seed 003's Email header) compares it with a request header.
-	Owner string `json:"owner,omitempty"`
-	// Metadata is free-form integrator data.
-	Metadata map[string]string `json:"metadata,omitempty"`
-	// Hint is the key's prefix and last four characters, for display:
-	// "sk_live_…a1b2".
-	Hint string `json:"hint"`
-	// PepperID names the pepper whose HMAC produced the stored digest; it is
-	// empty for plain SHA-256.
-	PepperID string `json:"pepper_id,omitempty"`
-	// RolledFrom is the ID of the key this one replaced, if any.
-	RolledFrom string `json:"rolled_from,omitempty"`
-	// RolledTo is the ID of the key that replaced this one, if any; such a
-	// key stops working at ExpiresAt, the end of its grace period.
-	RolledTo string `json:"rolled_to,omitempty"`
-
-	CreatedAt  time.Time `json:"created_at"`
-	ExpiresAt  time.Time `json:"expires_at,omitzero"`
-	RevokedAt  time.Time `json:"revoked_at,omitzero"`
-	LastUsedAt time.Time `json:"last_used_at,omitzero"`
-	// Requests counts the authenticated requests recorded for the key.
-	Requests uint64 `json:"requests"`
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Environment Environment       `json:"environment"`
+	Scopes      []Scope           `json:"scopes"`
+	Owner       string            `json:"owner,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Hint        string            `json:"hint"`
+	PepperID    string            `json:"pepper_id,omitempty"`
+	RolledFrom  string            `json:"rolled_from,omitempty"`
+	RolledTo    string            `json:"rolled_to,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
+	RevokedAt   time.Time         `json:"revoked_at,omitzero"`
+	LastUsedAt  time.Time         `json:"last_used_at,omitzero"`
+	Requests    uint64            `json:"requests"`
 }
 
-// State reports the key's state at now: revoked wins over expired.
+// State is the one rule that says whether a key may be used at now. The
+// middleware, Filter, roll and every shipped store apply it: revoked wins;
+// past ExpiresAt a rolled key is StateRolled and any other StateExpired;
+// otherwise the key is active.
 func (k *Key) State(now time.Time) State {
 	switch {
 	case !k.RevokedAt.IsZero():
 		return StateRevoked
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		if k.RolledTo != "" {
+			return StateRolled
+		}
 		return StateExpired
-	default:
-		return StateActive
 	}
+	return StateActive
 }
 
 // Clone returns a deep copy of k that the caller may modify.
 func (k *Key) Clone() *Key {
 	c := *k
-	if k.Scopes != nil {
-		c.Scopes = append([]Scope(nil), k.Scopes...)
-	}
-	if k.Metadata != nil {
-		c.Metadata = make(map[string]string, len(k.Metadata))
-		for n, v := range k.Metadata {
-			c.Metadata[n] = v
-		}
-	}
+	c.Scopes = slices.Clone(k.Scopes)
+	c.Metadata = maps.Clone(k.Metadata)
 	return &c
 }
 
-// LogValue makes slog print the key's identifying fields only.
-func (k *Key) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("id", k.ID),
-		slog.String("name", k.Name),
-		slog.String("environment", k.Environment.String()),
-		slog.String("hint", k.Hint),
-	)
-}
-
-// NewKeyID returns a fresh key ID: "key_" + a UUIDv7 as 26 lowercase
-// Crockford base32 characters, such as "key_01jd5y4m2pf3qx8v9b7c6n0rtw".
-// IDs sort by creation time and fit in 32 bytes.
-func NewKeyID() (string, error) {
-	u, err := uuid.NewV7()
-	if err != nil {
-		return "", fmt.Errorf("apikey: key id: %w", err)
-	}
-	const alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
-	var b [4 + 26]byte
-	copy(b[:], "key_")
-	// 128 bits as 26 five-bit digits, most significant first, with two
-	// zero bits of padding on top.
-	for i := 0; i < 26; i++ {
-		bit := 130 - 5*(i+1) // position of the digit's lowest bit
-		var v byte
-		for j := 4; j >= 0; j-- {
-			v <<= 1
-			if p := bit + j; p < 128 && u[15-p/8]>>(p%8)&1 == 1 {
-				v |= 1
-			}
-		}
-		b[4+i] = alphabet[v]
-	}
-	return string(b[:]), nil
-}
-
-// Secret holds a plaintext API key. It exists between generation and the
-// moment the secret is shown to its owner, once. Every way of printing it —
-// fmt's %v, %+v, %#v and %s, log/slog, encoding/json — yields
-// "[REDACTED]"; only Reveal returns the plaintext.
-//
-// The plaintext sits behind a pointer, so that even where fmt cannot call
-// the redacting methods (a Secret in an unexported field, or inside a value
-// printed with a bad verb) it prints an address, never the key.
+// Secret holds a plaintext API key between its generation and the moment
+// it is shown to its owner, once. fmt (every verb), log/slog and
+// reflection-based printers show "[REDACTED]", encoding/json {}; only Reveal
+// returns the plaintext, which sits behind a pointer so that even a printer
+// that cannot call these methods shows an address, never the key.
 type Secret struct {
 	p *string
 }
-
-// NewSecret wraps a plaintext key, for code that receives one (a test, an
-// import) and must hand it around without risking a log line.
-func NewSecret(plaintext string) Secret { return Secret{p: &plaintext} }
 
 // Reveal returns the plaintext. Call it only to show the key to its owner.
 func (s Secret) Reveal() string {
@@ -212,58 +158,42 @@ func (s Secret) Reveal() string {
 	return *s.p
 }
 
-// IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.Reveal() == "" }
-
 const redacted = "[REDACTED]"
 
 // String returns "[REDACTED]".
 func (s Secret) String() string { return redacted }
 
-// GoString returns a redacted Go syntax representation.
-func (s Secret) GoString() string { return "apikey.Secret{" + redacted + "}" }
-
-// Format redacts the secret for every fmt verb.
+// Format prints [REDACTED].
 func (s Secret) Format(f fmt.State, verb rune) {
 	if verb == 'v' && f.Flag('#') {
-		_, _ = f.Write([]byte(s.GoString()))
+		_, _ = f.Write([]byte("apikey.Secret{" + redacted + "}"))
 		return
 	}
 	_, _ = f.Write([]byte(redacted))
 }
 
-// LogValue redacts the secret in log/slog output.
+// LogValue is [REDACTED].
 func (s Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
 
-// MarshalJSON encodes the secret as "[REDACTED]". To send a new key to its
-// owner, put Reveal() in the response explicitly.
-func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
-
-// MarshalText encodes the secret as "[REDACTED]".
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
-// Generate returns a new secret in format f for environment env, using
+// generate returns a new secret in format f for environment env, using
 // crypto/rand only. Every character of the random part is drawn uniformly
 // from the format's alphabet (rejection sampling, no modulo bias).
-func Generate(f *Format, env Environment) (Secret, error) {
-	if f == nil {
-		return Secret{}, fmt.Errorf("%w: nil format", ErrInvalid)
-	}
+func generate(f *Format, env Environment) (Secret, error) {
 	prefix, ok := f.prefixFor(env)
 	if !ok {
-		return Secret{}, fmt.Errorf("%w: format %s has no %s prefix", ErrInvalid, f.name, env)
+		return Secret{}, fmt.Errorf("%w: format %s has no %s keys", ErrInvalid, f.name, env)
 	}
-	buf := make([]byte, 0, f.total)
+	buf := make([]byte, 0, len(prefix)+f.total)
 	buf = append(buf, prefix...)
-	var err error
-	buf, err = appendRandom(buf, f.alphabet, f.length)
+	buf, err := appendRandom(buf, f.alphabet, f.length)
 	if err != nil {
 		return Secret{}, fmt.Errorf("apikey: generate: %w", err)
 	}
 	if f.checksum {
 		buf = appendChecksum(buf, checksum(buf))
 	}
-	return NewSecret(string(buf)), nil
+	s := string(buf)
+	return Secret{p: &s}, nil
 }
 
 // appendRandom appends n characters drawn uniformly from alphabet. Random

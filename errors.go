@@ -5,110 +5,77 @@ import (
 	"strconv"
 )
 
-// Sentinel errors. Every error the package returns wraps one of these, so
-// callers test them with errors.Is. None of them ever contains a secret.
+// Sentinel errors, for errors.Is; no error of the package ever contains a
+// secret. ErrNotFound is a KeyStore's answer for an unknown digest or ID
+// (the middleware answers 401; any other lookup error is a store failure,
+// 503). ErrMalformedKey is wrapped by every *FormatError. ErrInvalid is
+// wrapped by every error caused by bad input or configuration, whose
+// message says what to change. Roll refuses a key that is revoked
+// (ErrRevoked), past its expiry or grace (ErrExpired), or already rolled
+// (ErrAlreadyRolled).
 var (
-	// ErrNotFound is the KeyStore's answer for a digest or ID it does not
-	// know. The middleware maps it to 401; any other lookup error is a store
-	// failure and maps to 503.
-	ErrNotFound = errors.New("apikey: key not found")
-
-	// ErrMalformedKey is wrapped by every *FormatError: the credential does
-	// not have the shape of any configured key format.
-	ErrMalformedKey = errors.New("apikey: malformed key")
-
-	// ErrInvalid is wrapped by management errors caused by bad input: an
-	// empty name, an unknown scope, a negative grace period, an expiry in
-	// the past.
-	ErrInvalid = errors.New("apikey: invalid input")
-
-	// ErrUnknownScope wraps ErrInvalid: the scope is not declared in the
-	// store's ScopeSet.
-	ErrUnknownScope = &wrapped{msg: "apikey: unknown scope", parent: ErrInvalid}
-
-	// ErrRevoked is returned when an operation needs a usable key (Roll) and
-	// the key has been revoked. Revoking a revoked key is not an error.
-	ErrRevoked = errors.New("apikey: key revoked")
-
-	// ErrExpired is returned when Roll is asked for a key past its expiry.
-	ErrExpired = errors.New("apikey: key expired")
-
-	// ErrAlreadyRolled is returned when Roll is asked for a key that already
-	// has a successor and is only living out its grace period.
+	ErrNotFound      = errors.New("apikey: key not found")
+	ErrMalformedKey  = errors.New("apikey: malformed key")
+	ErrInvalid       = errors.New("apikey: invalid input")
+	ErrRevoked       = errors.New("apikey: key revoked")
+	ErrExpired       = errors.New("apikey: key expired")
 	ErrAlreadyRolled = errors.New("apikey: key already rolled")
 )
 
-// wrapped is a static error that unwraps to a parent sentinel, so a
-// package-level error value can be both specific and general without any
-// allocation at the point where it is returned.
-type wrapped struct {
-	msg    string
-	parent error
-}
-
-func (e *wrapped) Error() string { return e.msg }
-func (e *wrapped) Unwrap() error { return e.parent }
-
-// FormatError says why a credential does not match a key format. It is meant
-// for logs and hooks, never for the HTTP response body. Parse returns one of
-// the package-level values (ErrKeyEmpty, ErrKeyTooLong, ErrKeyPrefix,
-// ErrKeyLength, ErrKeyAlphabet, ErrKeyChecksum), so the reject path does not
-// allocate. Every FormatError wraps ErrMalformedKey.
+// FormatError says why a credential is malformed, for logs and hooks (never
+// a response body); it never contains the credential. Problem is "empty",
+// "too_long", "prefix", "length", "alphabet", "checksum", "duplicate" (two
+// credentials), "scheme" (not "Bearer <key>") or "escape" (a bad
+// %-escape in a query parameter).
 type FormatError struct {
-	// Problem is a short machine-readable word: "empty", "too_long",
-	// "prefix", "length", "alphabet" or "checksum".
 	Problem string
 }
 
-// Error says which check failed; it never includes the key.
+// Error says which check failed.
 func (e *FormatError) Error() string { return "apikey: malformed key: bad " + e.Problem }
 
 // Unwrap makes every FormatError match ErrMalformedKey.
 func (e *FormatError) Unwrap() error { return ErrMalformedKey }
 
-// The reasons a credential fails a format check.
+// The format checks, as package-level values so that rejecting a
+// credential does not allocate.
 var (
-	ErrKeyEmpty    = &FormatError{Problem: "empty"}
-	ErrKeyTooLong  = &FormatError{Problem: "too_long"}
-	ErrKeyPrefix   = &FormatError{Problem: "prefix"}
-	ErrKeyLength   = &FormatError{Problem: "length"}
-	ErrKeyAlphabet = &FormatError{Problem: "alphabet"}
-	ErrKeyChecksum = &FormatError{Problem: "checksum"}
+	errKeyEmpty    = &FormatError{Problem: "empty"}
+	errKeyTooLong  = &FormatError{Problem: "too_long"}
+	errKeyPrefix   = &FormatError{Problem: "prefix"}
+	errKeyLength   = &FormatError{Problem: "length"}
+	errKeyAlphabet = &FormatError{Problem: "alphabet"}
+	errKeyChecksum = &FormatError{Problem: "checksum"}
+	// Problems found before a format is tried.
+	errDuplicate = &FormatError{Problem: "duplicate"} // two credentials
+	errOversized = &FormatError{Problem: "too_long"}  // a header over 4 KiB
+	errScheme    = &FormatError{Problem: "scheme"}    // Authorization is not "Bearer <key>"
+	errEscape    = &FormatError{Problem: "escape"}    // a bad %-escape in a query parameter
 )
 
-// Reason is the precise cause of a rejection. It goes to the logger and the
-// OnRejected hook; the response body stays generic so that it never tells a
-// caller whether a key exists.
+// Reason is the precise cause of a rejection, for Config.Logger and
+// Config.OnRejected only: the body never tells whether a key exists.
 type Reason uint8
 
-// The reasons a request is rejected.
+// The reasons a request is rejected. The zero Reason means none.
 const (
-	ReasonNone            Reason = iota
-	ReasonMissing                // no credential in any configured source
-	ReasonDuplicate              // more than one credential (two headers, header and query)
-	ReasonOversized              // credential longer than MaxKeyLength
-	ReasonMalformed              // bad scheme, prefix, length or alphabet
-	ReasonChecksum               // well-formed but the checksum does not match
-	ReasonEnvironment            // a key of an environment this server does not accept
-	ReasonUnknown                // no key has this digest
-	ReasonRevoked                // the key was revoked
-	ReasonExpired                // the key is past its expiry
-	ReasonRolled                 // the key was rolled and its grace period is over
-	ReasonOwner                  // the bound owner header is missing or does not match
-	ReasonScope                  // the key lacks a required scope
-	ReasonUnauthenticated        // Require ran without an authenticated key in the context
-	ReasonStoreFailure           // the store returned an error other than ErrNotFound
-	ReasonStoreTimeout           // the store did not answer within the lookup timeout
-	ReasonStorePanic             // the store panicked; the panic was recovered
+	ReasonMissing         Reason = iota + 1 // no credential in any configured source
+	ReasonMalformed                         // not one credential of a configured format: scheme, duplicate, length, alphabet, checksum
+	ReasonEnvironment                       // a key of an environment Config.Environment refuses
+	ReasonUnknown                           // no key has this digest
+	ReasonRevoked                           // the key was revoked
+	ReasonExpired                           // the key is past its expiry
+	ReasonRolled                            // the key was rolled and its grace period is over
+	ReasonOwner                             // the Config.OwnerHeader header is missing or names another owner
+	ReasonScope                             // the key lacks a required scope
+	ReasonUnauthenticated                   // Require ran without an authenticated key in the context
+	ReasonStoreFailure                      // the store failed, timed out or panicked
 )
 
 var reasonNames = [...]string{
-	ReasonNone:            "none",
+	0:                     "none",
 	ReasonMissing:         "missing",
-	ReasonDuplicate:       "duplicate",
-	ReasonOversized:       "oversized",
 	ReasonMalformed:       "malformed",
-	ReasonChecksum:        "bad_checksum",
 	ReasonEnvironment:     "environment",
 	ReasonUnknown:         "unknown",
 	ReasonRevoked:         "revoked",
@@ -118,11 +85,9 @@ var reasonNames = [...]string{
 	ReasonScope:           "scope",
 	ReasonUnauthenticated: "unauthenticated",
 	ReasonStoreFailure:    "store_failure",
-	ReasonStoreTimeout:    "store_timeout",
-	ReasonStorePanic:      "store_panic",
 }
 
-// String returns the reason as a short snake_case word.
+// String returns a snake_case word, fit for a metric label.
 func (r Reason) String() string {
 	if int(r) < len(reasonNames) {
 		return reasonNames[r]
@@ -130,44 +95,34 @@ func (r Reason) String() string {
 	return "reason(" + strconv.Itoa(int(r)) + ")"
 }
 
-// Status is the HTTP status the reason maps to: 401 for every problem with
-// the credential itself, 403 for a valid key that may not do this (scope,
-// owner), 503 for a store fault. Styles may answer with another status (the
-// Stax style answers 200) but they receive this one.
+// Status is the reason's HTTP status: 401 for the credential, 403 for
+// scope and owner, 503 for a store fault.
 func (r Reason) Status() int {
 	switch r {
-	case ReasonNone:
+	case 0:
 		return 200
 	case ReasonScope, ReasonOwner:
 		return 403
-	case ReasonStoreFailure, ReasonStoreTimeout, ReasonStorePanic:
+	case ReasonStoreFailure:
 		return 503
-	default:
-		return 401
 	}
+	return 401
 }
 
-// AuthError describes one rejected request. The middleware passes it to the
-// ErrorStyle, to the OnRejected hook and to the logger. Its Error method is
-// safe to log: it never includes the credential.
+// AuthError describes one rejected request, for the ErrorStyle,
+// Config.OnRejected and Config.Logger; Verify returns it. Scope is the
+// scope that was needed (ReasonScope); KeyID is set when the store found
+// the key; Err is the detail (a *FormatError, the store's error). It never
+// includes the credential.
 type AuthError struct {
 	Reason    Reason
-	RequestID string
-	// Scope is the scope that was needed, for ReasonScope.
-	Scope Scope
-	// KeyID identifies the key when the store found one (revoked, expired,
-	// scope, owner); it is empty otherwise.
-	KeyID string
-	// Err is the underlying error: a *FormatError, a store error.
-	Err error
-	// Realm is the realm of the WWW-Authenticate challenge.
-	Realm string
+	RequestID string // "" when request ids are off
+	Scope     Scope
+	KeyID     string
+	Err       error
 }
 
-// Status is the HTTP status for the rejection (see Reason.Status).
-func (e AuthError) Status() int { return e.Reason.Status() }
-
-// Error implements error.
+// Error says why, safe to log.
 func (e AuthError) Error() string {
 	s := "apikey: rejected: " + e.Reason.String()
 	if e.KeyID != "" {

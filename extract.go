@@ -7,11 +7,11 @@ import (
 	"strings"
 )
 
-// MaxHeaderValue is the longest credential header examined; a longer one is
+// maxHeaderValue is the longest credential header examined; a longer one is
 // rejected as oversized without being parsed.
-const MaxHeaderValue = 4096
+const maxHeaderValue = 4096
 
-// Source is a place a credential can be read from.
+// Source is a place a credential can be read from (Config.Sources).
 type Source struct {
 	kind sourceKind
 	name string // canonical header name or query parameter
@@ -25,97 +25,82 @@ const (
 	sourceQuery
 )
 
-// FromBearer reads "Authorization: Bearer <key>". The scheme is matched
-// case-insensitively (RFC 9110 §11.1) and may be followed by one or more
-// spaces; exactly one Authorization header is allowed. This is the default.
+// FromBearer reads one "Authorization: Bearer <key>" header, the scheme in
+// any case (RFC 9110 §11.1). It is the default.
 func FromBearer() Source {
 	return Source{kind: sourceBearer, name: "Authorization"}
 }
 
-// FromHeader reads the raw key from a named header, such as X-API-Key.
-// Exactly one such header is allowed.
+// FromHeader reads the key from one header of this name, such as
+// X-API-Key.
 func FromHeader(name string) Source {
 	return Source{kind: sourceHeader, name: textproto.CanonicalMIMEHeaderKey(name)}
 }
 
-// FromQuery reads the key from a URL query parameter. It is discouraged (RFC
-// 6750 §2.3): URLs end up in logs, browser history and Referer headers. Use
-// it only for clients that cannot set headers, and consider
-// WithHideCredentials. Exactly one such parameter is allowed.
+// FromQuery reads the key from one query parameter: discouraged (RFC 6750
+// §2.3: URLs end up in logs), for clients that cannot set headers, with
+// Config.HideCredentials.
 func FromQuery(name string) Source { return Source{kind: sourceQuery, name: name} }
-
-// String describes the source, for logs.
-func (s Source) String() string {
-	switch s.kind {
-	case sourceBearer:
-		return "Authorization: Bearer"
-	case sourceHeader:
-		return "header " + s.name
-	case sourceQuery:
-		return "query parameter " + s.name
-	}
-	return "no source"
-}
 
 // extract finds the one credential of the request. It returns the
 // credential and the index of its source, or a reason: ReasonMissing when no
-// source has one, or a problem with what was sent.
-func (a *Authenticator) extract(r *http.Request) (cred string, src int, reason Reason) {
+// source has one, ReasonMalformed (with the detail) for what was sent.
+func (m *Middleware) extract(r *http.Request) (cred string, src int, reason Reason, err error) {
 	src = -1
-	for i := range a.sources {
-		c, present, why := a.sources[i].read(r)
-		if why != ReasonNone {
-			return "", i, why
+	for i := range m.sources {
+		c, present, err := m.sources[i].read(r)
+		if err != nil {
+			return "", i, ReasonMalformed, err
 		}
 		if !present {
 			continue
 		}
 		if src >= 0 {
-			return "", i, ReasonDuplicate
+			return "", i, ReasonMalformed, errDuplicate
 		}
 		cred, src = c, i
 	}
 	if src < 0 {
-		return "", -1, ReasonMissing
+		return "", -1, ReasonMissing, nil
 	}
-	if len(cred) > MaxKeyLength {
-		return "", src, ReasonOversized
+	if len(cred) > maxKeyLength {
+		return "", src, ReasonMalformed, errKeyTooLong
 	}
-	return cred, src, ReasonNone
+	return cred, src, 0, nil
 }
 
 // read returns the credential in this source, whether one was present, and
-// a reason when what is present is unusable.
-func (s *Source) read(r *http.Request) (string, bool, Reason) {
+// an error when what is present is unusable.
+func (s *Source) read(r *http.Request) (string, bool, error) {
 	if s.kind == sourceQuery {
 		return readQuery(r.URL.RawQuery, s.name)
 	}
 	vals := r.Header[s.name]
 	switch {
 	case len(vals) == 0:
-		return "", false, ReasonNone
+		return "", false, nil
 	case len(vals) > 1:
-		return "", true, ReasonDuplicate
-	case len(vals[0]) > MaxHeaderValue:
-		return "", true, ReasonOversized
+		return "", true, errDuplicate
+	case len(vals[0]) > maxHeaderValue:
+		return "", true, errOversized
 	}
 	v := vals[0]
 	if s.kind == sourceBearer {
 		scheme, rest, _ := strings.Cut(v, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
-			return "", true, ReasonMalformed
+			return "", true, errScheme
 		}
 		v = strings.TrimLeft(rest, " ")
 	}
 	if v == "" {
-		return "", true, ReasonMalformed
+		return "", true, errKeyEmpty
 	}
-	return v, true, ReasonNone
+	return v, true, nil
 }
 
 // readQuery finds the parameter in a raw query without parsing the whole
 // query (url.ParseQuery allocates a map).
-func readQuery(raw, name string) (string, bool, Reason) {
+func readQuery(raw, name string) (string, bool, error) {
 	var found string
 	present := false
 	for raw != "" {
@@ -131,25 +116,25 @@ func readQuery(raw, name string) (string, bool, Reason) {
 			}
 		}
 		if present {
-			return "", true, ReasonDuplicate
+			return "", true, errDuplicate
 		}
 		present = true
-		if len(v) > MaxHeaderValue {
-			return "", true, ReasonOversized
+		if len(v) > maxHeaderValue {
+			return "", true, errOversized
 		}
 		if strings.ContainsAny(v, "%+") {
 			u, err := url.QueryUnescape(v)
 			if err != nil {
-				return "", true, ReasonMalformed
+				return "", true, errEscape
 			}
 			v = u
 		}
 		found = v
 	}
 	if present && found == "" {
-		return "", true, ReasonMalformed
+		return "", true, errKeyEmpty
 	}
-	return found, present, ReasonNone
+	return found, present, nil
 }
 
 // hideCredential returns a shallow copy of r without the credential of

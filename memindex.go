@@ -11,10 +11,11 @@ import (
 // digest and by ID, in about 60 bytes per key beside the Key itself.
 //
 // Keys live in per-shard slabs of {digest, *Key} entries. Each shard has an
-// open-addressing table (linear probing) of 4-byte slab positions, keyed by
-// the digest; one store-wide table of 4-byte locations (shard and
-// position) is keyed by the key ID. Go maps would hold the same data in 40-
-// and 48-byte slots at their load factor, about three times the space.
+// open-addressing table of 4-byte slab positions, keyed by the digest; one
+// store-wide table of 4-byte locations (shard and position) is keyed by the
+// key ID. Go maps would hold the same data in 40- and 48-byte slots at
+// their load factor, about three times the space. Both tables are a
+// slotTable, with one probe loop.
 //
 // Locking: every change holds the store's mutex, and also the shard's write
 // lock for what lookups read (slab, digest table). Lookups hold only the
@@ -27,8 +28,100 @@ const (
 	minTableSize = 16
 	shardBits    = 6 // memShards == 1<<shardBits
 	posBits      = 32 - shardBits
-	maxPos       = 1<<posBits - 3 // stored +1, a location never reaches slotDeleted
+	maxPos       = 1<<posBits - 3 // stored +1, a value never reaches slotDeleted
 )
+
+// slotTable is an open-addressing hash table with linear probing. Each slot
+// holds a value + 1, slotEmpty or slotDeleted; the values (slab positions,
+// locations) are looked up through a match function, since the table does
+// not hold the keys themselves.
+type slotTable struct {
+	slots   []uint32
+	live    int // occupied slots
+	deleted int // slotDeleted slots
+}
+
+// probe walks the table from hash h. It returns the slot whose value
+// matches, or, when none does, the first slot an insert may take.
+func (t *slotTable) probe(h uint64, match func(v uint32) bool) (slot int, found bool) {
+	free := -1
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch s := t.slots[i]; s {
+		case slotEmpty:
+			if free < 0 {
+				free = int(i)
+			}
+			return free, false
+		case slotDeleted:
+			if free < 0 {
+				free = int(i)
+			}
+		default:
+			if match(s - 1) {
+				return int(i), true
+			}
+		}
+	}
+}
+
+// find returns the value whose match is true.
+func (t *slotTable) find(h uint64, match func(v uint32) bool) (uint32, bool) {
+	if t.live == 0 {
+		return 0, false
+	}
+	i, ok := t.probe(h, match)
+	if !ok {
+		return 0, false
+	}
+	return t.slots[i] - 1, true
+}
+
+// insert adds v, which must not be present, growing the table (hash
+// returns the hash of a present value) to stay at most 3/4 full.
+func (t *slotTable) insert(h uint64, v uint32, hash func(v uint32) uint64) {
+	if (t.live+t.deleted+1)*4 > len(t.slots)*3 {
+		t.rebuild(hash)
+	}
+	i, _ := t.probe(h, func(uint32) bool { return false })
+	if t.slots[i] == slotDeleted {
+		t.deleted--
+	}
+	t.slots[i] = v + 1
+	t.live++
+}
+
+// remove deletes the value whose match is true, if any, and returns it.
+func (t *slotTable) remove(h uint64, match func(v uint32) bool) (uint32, bool) {
+	if t.live == 0 {
+		return 0, false
+	}
+	i, ok := t.probe(h, match)
+	if !ok {
+		return 0, false
+	}
+	v := t.slots[i] - 1
+	t.slots[i] = slotDeleted
+	t.live--
+	t.deleted++
+	return v, true
+}
+
+// rebuild rehashes the live values into a table at most half full after
+// one more insert, dropping the tombstones.
+func (t *slotTable) rebuild(hash func(v uint32) uint64) {
+	size := minTableSize
+	for size < 2*(t.live+1) {
+		size *= 2
+	}
+	old := t.slots
+	t.slots, t.live, t.deleted = make([]uint32, size), 0, 0
+	for _, s := range old {
+		if s != slotEmpty && s != slotDeleted {
+			t.insert(hash(s-1), s-1, nil) // never grows: the new table is large enough
+		}
+	}
+}
 
 // memShards is the number of independently locked digest tables. Lookups of
 // different keys rarely share a lock, so readers on many cores do not
@@ -39,9 +132,7 @@ type memShard struct {
 	mu      sync.RWMutex
 	entries []memEntry // the slab; a free entry has a nil key
 	free    []uint32   // free slab positions
-	table   []uint32   // slab position + 1, slotEmpty or slotDeleted
-	live    int        // occupied table slots
-	deleted int        // slotDeleted table slots
+	table   slotTable  // digest → slab position
 }
 
 type memEntry struct {
@@ -49,55 +140,11 @@ type memEntry struct {
 	key    *Key
 }
 
-// loc is a key's place in the store: shard in the high bits, slab position
-// in the low ones.
-type loc uint32
-
-func makeLoc(shard int, pos uint32) loc { return loc(uint32(shard)<<posBits | pos) }
-func (l loc) shard() int                { return int(uint32(l) >> posBits) }
-func (l loc) pos() uint32               { return uint32(l) & (1<<posBits - 1) }
-
-// idIndex maps key IDs to locations.
-type idIndex struct {
-	seed    maphash.Seed
-	table   []uint32 // loc + 1, slotEmpty or slotDeleted
-	live    int
-	deleted int
-}
-
 func digestHash(d Digest) uint64 { return binary.LittleEndian.Uint64(d[8:16]) }
-
-// needsGrowth reports whether one more slot would push the table past 3/4
-// full, counting tombstones.
-func needsGrowth(size, live, deleted int) bool { return (live+deleted+1)*4 > size*3 }
-
-// newTableSize is the size of a rebuilt table for n live slots: at most
-// half full afterwards.
-func newTableSize(n int) int {
-	size := minTableSize
-	for size < 2*(n+1) {
-		size *= 2
-	}
-	return size
-}
 
 // find returns the slab position of d.
 func (sh *memShard) find(d Digest) (uint32, bool) {
-	if len(sh.table) == 0 {
-		return 0, false
-	}
-	mask := uint64(len(sh.table) - 1)
-	for i := digestHash(d) & mask; ; i = (i + 1) & mask {
-		switch v := sh.table[i]; v {
-		case slotEmpty:
-			return 0, false
-		case slotDeleted:
-		default:
-			if sh.entries[v-1].digest == d {
-				return v - 1, true
-			}
-		}
-	}
+	return sh.table.find(digestHash(d), func(pos uint32) bool { return sh.entries[pos].digest == d })
 }
 
 // lookup returns the key filed under d, or nil.
@@ -123,122 +170,55 @@ func (sh *memShard) insert(d Digest, k *Key) (uint32, bool) {
 		pos = uint32(len(sh.entries))
 		sh.entries = append(sh.entries, memEntry{digest: d, key: k})
 	}
-	if needsGrowth(len(sh.table), sh.live, sh.deleted) {
-		sh.rebuild(newTableSize(sh.live + 1))
-	}
-	mask := uint64(len(sh.table) - 1)
-	for i := digestHash(d) & mask; ; i = (i + 1) & mask {
-		if v := sh.table[i]; v == slotEmpty || v == slotDeleted {
-			if v == slotDeleted {
-				sh.deleted--
-			}
-			sh.table[i] = pos + 1
-			sh.live++
-			return pos, true
-		}
-	}
+	sh.table.insert(digestHash(d), pos, func(p uint32) uint64 { return digestHash(sh.entries[p].digest) })
+	return pos, true
 }
 
 // remove unfiles d. The caller holds the shard's write lock.
 func (sh *memShard) remove(d Digest) {
-	if len(sh.table) == 0 {
-		return
-	}
-	mask := uint64(len(sh.table) - 1)
-	for i := digestHash(d) & mask; ; i = (i + 1) & mask {
-		switch v := sh.table[i]; v {
-		case slotEmpty:
-			return
-		case slotDeleted:
-		default:
-			if sh.entries[v-1].digest == d {
-				sh.table[i] = slotDeleted
-				sh.live--
-				sh.deleted++
-				sh.entries[v-1] = memEntry{}
-				sh.free = append(sh.free, v-1)
-				return
-			}
-		}
+	if pos, ok := sh.table.remove(digestHash(d), func(pos uint32) bool { return sh.entries[pos].digest == d }); ok {
+		sh.entries[pos] = memEntry{}
+		sh.free = append(sh.free, pos)
 	}
 }
 
-// rebuild rehashes the live slots into a table of the given size.
-func (sh *memShard) rebuild(size int) {
-	table := make([]uint32, size)
-	mask := uint64(size - 1)
-	for _, v := range sh.table {
-		if v == slotEmpty || v == slotDeleted {
-			continue
-		}
-		i := digestHash(sh.entries[v-1].digest) & mask
-		for table[i] != slotEmpty {
-			i = (i + 1) & mask
-		}
-		table[i] = v
-	}
-	sh.table, sh.deleted = table, 0
+// loc is a key's place in the store: shard in the high bits, slab position
+// in the low ones.
+type loc uint32
+
+func makeLoc(shard int, pos uint32) loc { return loc(uint32(shard)<<posBits | pos) }
+func (l loc) shard() int                { return int(uint32(l) >> posBits) }
+func (l loc) pos() uint32               { return uint32(l) & (1<<posBits - 1) }
+
+// idIndex maps key IDs to locations.
+type idIndex struct {
+	seed  maphash.Seed
+	table slotTable
 }
 
 func (s *MemoryStore) entry(l loc) *memEntry {
 	return &s.shards[l.shard()].entries[l.pos()]
 }
 
-// findID returns the table slot and location of the key with this ID. The
-// caller holds s.mu.
-func (s *MemoryStore) findID(id string) (slot int, l loc, ok bool) {
-	ix := &s.ids
-	if len(ix.table) == 0 {
-		return 0, 0, false
-	}
-	mask := uint64(len(ix.table) - 1)
-	for i := maphash.String(ix.seed, id) & mask; ; i = (i + 1) & mask {
-		switch v := ix.table[i]; v {
-		case slotEmpty:
-			return 0, 0, false
-		case slotDeleted:
-		default:
-			if s.entry(loc(v-1)).key.ID == id {
-				return int(i), loc(v - 1), true
-			}
-		}
-	}
+func (s *MemoryStore) idHash(id string) uint64 { return maphash.String(s.ids.seed, id) }
+
+func (s *MemoryStore) idMatch(id string) func(uint32) bool {
+	return func(v uint32) bool { return s.entry(loc(v)).key.ID == id }
+}
+
+// findID returns the location of the key with this ID. The caller holds
+// s.mu.
+func (s *MemoryStore) findID(id string) (loc, bool) {
+	v, ok := s.ids.table.find(s.idHash(id), s.idMatch(id))
+	return loc(v), ok
 }
 
 // addID records where the key with this ID lives; it must not be present.
 func (s *MemoryStore) addID(id string, l loc) {
-	ix := &s.ids
-	if needsGrowth(len(ix.table), ix.live, ix.deleted) {
-		table := make([]uint32, newTableSize(ix.live+1))
-		mask := uint64(len(table) - 1)
-		for _, v := range ix.table {
-			if v == slotEmpty || v == slotDeleted {
-				continue
-			}
-			i := maphash.String(ix.seed, s.entry(loc(v-1)).key.ID) & mask
-			for table[i] != slotEmpty {
-				i = (i + 1) & mask
-			}
-			table[i] = v
-		}
-		ix.table, ix.deleted = table, 0
-	}
-	mask := uint64(len(ix.table) - 1)
-	for i := maphash.String(ix.seed, id) & mask; ; i = (i + 1) & mask {
-		if v := ix.table[i]; v == slotEmpty || v == slotDeleted {
-			if v == slotDeleted {
-				ix.deleted--
-			}
-			ix.table[i] = uint32(l) + 1
-			ix.live++
-			return
-		}
-	}
+	s.ids.table.insert(s.idHash(id), uint32(l), func(v uint32) uint64 {
+		return s.idHash(s.entry(loc(v)).key.ID)
+	})
 }
 
-// dropID forgets the ID's table slot.
-func (s *MemoryStore) dropID(slot int) {
-	s.ids.table[slot] = slotDeleted
-	s.ids.live--
-	s.ids.deleted++
-}
+// dropID forgets the key with this ID.
+func (s *MemoryStore) dropID(id string) { s.ids.table.remove(s.idHash(id), s.idMatch(id)) }

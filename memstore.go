@@ -4,24 +4,19 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 )
 
-// MemoryStore is the embedded default KeyStore: every key in memory, O(1)
-// lookup by digest, safe for concurrent use. It implements KeyStore,
-// Manager, UsageStore, Rehasher and Configured.
-//
-// Lookups take one read lock out of 64, chosen by the digest, so they scale
-// across cores. The index costs about 60 bytes per key beside the Key (see
-// memindex.go). Management operations serialise on one mutex; with a file
-// (OpenMemoryStore) each one rewrites the file atomically, which suits the
-// thousands of keys of a small server, not millions.
-//
-// Keys returned by Lookup are shared snapshots: the store never modifies a
-// Key it has handed out, it replaces it.
+// MemoryStore is the embedded default store: every key in memory, O(1)
+// lookup by digest (one read lock of 64), safe for concurrent use; a
+// Manager, UsageStore and Rehasher. Changes serialise on one mutex; with a
+// file each rewrites it, which suits thousands of keys, not millions. Lookup
+// hands out shared snapshots: a change replaces a Key, never modifies it.
 type MemoryStore struct {
-	cfg    StoreConfig
+	keys   KeyConfig
 	shards [memShards]memShard
 
 	mu     sync.Mutex         // serialises changes, management reads and the file
@@ -30,20 +25,36 @@ type MemoryStore struct {
 	file   string             // "" when not persisted
 }
 
-// NewMemoryStore returns an empty in-memory store that is not persisted.
-func NewMemoryStore(cfg StoreConfig) *MemoryStore {
-	return &MemoryStore{
-		cfg:    cfg.WithDefaults(),
+// MemoryStoreConfig configures a MemoryStore.
+type MemoryStoreConfig struct {
+	// Keys: the KeyConfig the middleware gets too. Required.
+	Keys KeyConfig
+	// Path persists the store: the file is loaded if it exists and
+	// rewritten atomically (temporary file, fsync, rename) at every change,
+	// with digests and metadata, never secrets, mode 0600. A file it cannot
+	// trust is left untouched (ErrCorruptFile). Default "": memory only.
+	Path string
+}
+
+// NewMemoryStore returns a store with the keys of cfg.Path, or an empty
+// one.
+func NewMemoryStore(cfg MemoryStoreConfig) (*MemoryStore, error) {
+	keys, err := cfg.Keys.check()
+	if err != nil {
+		return nil, fmt.Errorf("apikey: NewMemoryStore: MemoryStoreConfig.Keys: %w", err)
+	}
+	s := &MemoryStore{
+		keys:   keys,
 		ids:    idIndex{seed: maphash.MakeSeed()},
 		scopes: make(map[string][]Scope),
 	}
+	if cfg.Path != "" {
+		if err := s.open(cfg.Path); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
-
-// Config returns the store's configuration, defaults applied.
-func (s *MemoryStore) Config() StoreConfig { return s.cfg }
-
-// FastLookup reports true: lookups never block.
-func (s *MemoryStore) FastLookup() bool { return true }
 
 func shardOf(d Digest) int { return int(d[0] % memShards) }
 
@@ -59,19 +70,13 @@ func (s *MemoryStore) Lookup(_ context.Context, d Digest) (*Key, error) {
 	return k, nil
 }
 
-// Len returns the number of keys held, in every state.
-func (s *MemoryStore) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ids.live
-}
-
-// Create makes, stores and returns a new key and its secret.
+// Create makes a key with KeyConfig.NewKey, stores its digest and returns
+// the key and its secret.
 func (s *MemoryStore) Create(ctx context.Context, spec KeySpec) (*Key, Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, Secret{}, err
 	}
-	is, err := s.cfg.Issue(spec)
+	is, err := s.keys.NewKey(spec)
 	if err != nil {
 		return nil, Secret{}, fmt.Errorf("create key: %w", err)
 	}
@@ -87,14 +92,15 @@ func (s *MemoryStore) Create(ctx context.Context, spec KeySpec) (*Key, Secret, e
 	return is.Key.Clone(), is.Secret, nil
 }
 
-// Add files an existing key under a digest, for imports and tests; the
-// secret stays with the caller. It fails if the ID or digest is taken.
+// Add files a key made elsewhere under its digest (KeyConfig.Digest of its
+// plaintext), for imports; the secret stays with the caller. It fails if
+// the ID or the digest is taken.
 func (s *MemoryStore) Add(ctx context.Context, d Digest, k *Key) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if k == nil || k.ID == "" {
-		return fmt.Errorf("%w: key needs an ID", ErrInvalid)
+		return fmt.Errorf("%w: add: the key needs an ID", ErrInvalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,7 +115,7 @@ func (s *MemoryStore) Add(ctx context.Context, d Digest, k *Key) error {
 }
 
 func (s *MemoryStore) insertLocked(d Digest, k *Key) error {
-	if _, _, dup := s.findID(k.ID); dup {
+	if _, dup := s.findID(k.ID); dup {
 		return fmt.Errorf("%w: key id %s already exists", ErrInvalid, k.ID)
 	}
 	n := shardOf(d)
@@ -130,7 +136,7 @@ func (s *MemoryStore) insertLocked(d Digest, k *Key) error {
 
 // getLocked returns the digest and current snapshot of a key by ID.
 func (s *MemoryStore) getLocked(id string) (Digest, *Key, bool) {
-	_, l, ok := s.findID(id)
+	l, ok := s.findID(id)
 	if !ok {
 		return Digest{}, nil, false
 	}
@@ -139,12 +145,12 @@ func (s *MemoryStore) getLocked(id string) (Digest, *Key, bool) {
 }
 
 func (s *MemoryStore) removeLocked(id string) {
-	slot, l, ok := s.findID(id)
+	l, ok := s.findID(id)
 	if !ok {
 		return
 	}
 	d := s.entry(l).digest
-	s.dropID(slot)
+	s.dropID(id)
 	sh := &s.shards[l.shard()]
 	sh.mu.Lock()
 	sh.remove(d)
@@ -213,7 +219,7 @@ func (s *MemoryStore) List(ctx context.Context, f Filter) ([]*Key, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	now := s.cfg.Clock.Now()
+	now := s.keys.Clock()
 	s.mu.Lock()
 	var out []*Key
 	s.eachLocked(func(_ Digest, k *Key) {
@@ -222,11 +228,11 @@ func (s *MemoryStore) List(ctx context.Context, f Filter) ([]*Key, error) {
 		}
 	})
 	s.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
+	slices.SortFunc(out, func(a, b *Key) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
 		}
-		return out[i].ID < out[j].ID
+		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
 }
@@ -247,7 +253,7 @@ func (s *MemoryStore) Revoke(ctx context.Context, id string) error {
 		return nil
 	}
 	k := *cur // snapshots are immutable: a shallow copy is a new one
-	k.RevokedAt = s.cfg.Clock.Now()
+	k.RevokedAt = s.keys.Clock()
 	s.replaceLocked(d, &k)
 	if err := s.saveLocked(); err != nil {
 		// The revocation stays in effect in memory: failing open on a
@@ -258,12 +264,8 @@ func (s *MemoryStore) Revoke(ctx context.Context, id string) error {
 }
 
 // Roll replaces the key with a successor; see Manager.Roll.
-func (s *MemoryStore) Roll(ctx context.Context, id string, opts ...RollOption) (*Key, Secret, error) {
+func (s *MemoryStore) Roll(ctx context.Context, id string, grace time.Duration) (*Key, Secret, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, Secret{}, err
-	}
-	grace, err := RollGrace(opts...)
-	if err != nil {
 		return nil, Secret{}, err
 	}
 	s.mu.Lock()
@@ -272,17 +274,14 @@ func (s *MemoryStore) Roll(ctx context.Context, id string, opts ...RollOption) (
 	if !ok {
 		return nil, Secret{}, fmt.Errorf("roll %q: %w", id, ErrNotFound)
 	}
-	is, retire, err := s.cfg.Successor(prev, grace)
+	is, retired, err := s.keys.Successor(prev, grace)
 	if err != nil {
 		return nil, Secret{}, err
 	}
 	if err := s.insertLocked(is.Digest, is.Key); err != nil {
 		return nil, Secret{}, err
 	}
-	old := *prev
-	old.RolledTo = is.Key.ID
-	old.ExpiresAt = retire
-	s.replaceLocked(d, &old)
+	s.replaceLocked(d, retired)
 	if err := s.saveLocked(); err != nil {
 		s.replaceLocked(d, prev)
 		s.removeLocked(is.Key.ID)
@@ -320,8 +319,7 @@ func (s *MemoryStore) Rehash(ctx context.Context, id string, d Digest, pepperID 
 	if !ok {
 		return fmt.Errorf("apikey: memory store shard full (%d keys)", maxPos)
 	}
-	slot, _, _ := s.findID(id)
-	s.dropID(slot)
+	s.dropID(id)
 	s.addID(id, makeLoc(n, pos))
 	old := &s.shards[shardOf(prevDigest)]
 	old.mu.Lock()
@@ -372,42 +370,10 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, batch []Usage) error {
 	return nil
 }
 
-// UsageTotals sums request counts by environment.
-type UsageTotals struct {
-	// Live counts requests made with live keys: what a quota counts.
-	Live uint64
-	// Test counts requests made with test (sandbox) keys, which never
-	// count toward a quota (seed 004).
-	Test uint64
-}
-
-// Totals sums the recorded usage of the keys matching the filter, live and
-// test apart.
-func (s *MemoryStore) Totals(ctx context.Context, f Filter) (UsageTotals, error) {
-	if err := ctx.Err(); err != nil {
-		return UsageTotals{}, err
-	}
-	now := s.cfg.Clock.Now()
-	var t UsageTotals
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.eachLocked(func(_ Digest, k *Key) {
-		switch {
-		case !f.Match(k, now):
-		case k.Environment == EnvTest:
-			t.Test += k.Requests
-		default:
-			t.Live += k.Requests
-		}
-	})
-	return t, nil
-}
-
 // compile-time checks
 var (
 	_ KeyStore   = (*MemoryStore)(nil)
 	_ Manager    = (*MemoryStore)(nil)
 	_ UsageStore = (*MemoryStore)(nil)
 	_ Rehasher   = (*MemoryStore)(nil)
-	_ Configured = (*MemoryStore)(nil)
 )

@@ -8,12 +8,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 )
 
-// ErrCorruptFile is wrapped by the error OpenMemoryStore returns for a file
-// it cannot trust: truncated, not JSON, an unknown version, a duplicate or
-// incomplete record. The file is left untouched.
+// ErrCorruptFile: NewMemoryStore cannot trust the file (truncated, not
+// JSON, an unknown version, a duplicate or incomplete record).
 var ErrCorruptFile = errors.New("apikey: corrupt key file")
 
 const (
@@ -33,28 +33,21 @@ type fileRecord struct {
 	Key    *Key   `json:"key"`
 }
 
-// OpenMemoryStore returns a MemoryStore persisted to path. If the file
-// exists it is loaded; a corrupt or truncated file yields an error wrapping
-// ErrCorruptFile and no store, so it can never be overwritten by an empty
-// one. If it does not exist it is created at the first change. Every change
-// (create, revoke, roll, rehash, usage flush) rewrites the file atomically:
-// a temporary file in the same directory, fsync, rename, fsync of the
-// directory. The file holds digests, never secrets, with mode 0600.
-func OpenMemoryStore(path string, cfg StoreConfig) (*MemoryStore, error) {
-	s := NewMemoryStore(cfg)
+// open loads the store's file, if it exists, and persists the store to it
+// from now on.
+func (s *MemoryStore) open(path string) error {
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		s.file = path
-		return s, nil
 	case err != nil:
-		return nil, fmt.Errorf("apikey: open %s: %w", path, err)
-	}
-	if err := s.load(data); err != nil {
-		return nil, fmt.Errorf("apikey: load %s: %w", path, err)
+		return fmt.Errorf("apikey: open %s: %w", path, err)
+	default:
+		if err := s.load(data); err != nil {
+			return fmt.Errorf("apikey: load %s: %w", path, err)
+		}
 	}
 	s.file = path
-	return s, nil
+	return nil
 }
 
 func (s *MemoryStore) load(data []byte) error {
@@ -96,11 +89,11 @@ func (s *MemoryStore) saveLocked() error {
 	if s.file == "" {
 		return nil
 	}
-	f := storeFile{Magic: fileMagic, Version: fileVersion, Keys: make([]fileRecord, 0, s.ids.live)}
+	f := storeFile{Magic: fileMagic, Version: fileVersion, Keys: make([]fileRecord, 0, s.ids.table.live)}
 	s.eachLocked(func(d Digest, k *Key) {
 		f.Keys = append(f.Keys, fileRecord{Digest: d, Key: k})
 	})
-	sort.Slice(f.Keys, func(i, j int) bool { return f.Keys[i].Key.ID < f.Keys[j].Key.ID })
+	slices.SortFunc(f.Keys, func(a, b fileRecord) int { return strings.Compare(a.Key.ID, b.Key.ID) })
 	data, err := json.MarshalIndent(&f, "", " ")
 	if err != nil {
 		return fmt.Errorf("apikey: save: %w", err)

@@ -14,8 +14,8 @@ import (
 	"github.com/keygate/apikey"
 )
 
-// The per-request benchmarks. Compare ours with the floor — the
-// hand-written minimal check below — in the same run:
+// The per-request benchmarks. Compare ours with the floor (the
+// hand-written minimal check below) in the same run:
 //
 //	go test -run '^$' -bench 'Request' -count 10 . | tee new.txt
 //	benchstat new.txt
@@ -34,6 +34,8 @@ func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 
 // countingStore counts lookups, to prove which paths never reach the store.
+// It is a plain decorator: nothing of the store's type reaches the
+// middleware through it.
 type countingStore struct {
 	apikey.KeyStore
 	n atomic.Int64
@@ -44,16 +46,9 @@ func (s *countingStore) Lookup(ctx context.Context, d apikey.Digest) (*apikey.Ke
 	return s.KeyStore.Lookup(ctx, d)
 }
 
-// FastLookup forwards the memory store's promise of never blocking.
-func (s *countingStore) FastLookup() bool { return true }
-
-// Config forwards the memory store's configuration.
-func (s *countingStore) Config() apikey.StoreConfig {
-	return s.KeyStore.(apikey.Configured).Config()
-}
-
 // benchWorld is a store of 100,000 keys shared by the request benchmarks.
 type benchWorld struct {
+	keys     apikey.KeyConfig
 	mem      *apikey.MemoryStore
 	store    *countingStore
 	valid    string // read+write key
@@ -70,25 +65,27 @@ var (
 func getWorld(b *testing.B) *benchWorld {
 	worldOnce.Do(func() {
 		ctx := context.Background()
-		w := &benchWorld{mem: apikey.NewMemoryStore(apikey.StoreConfig{}), floorMap: map[[32]byte]*apikey.Key{}}
-		add := func(scopes ...apikey.Scope) string {
+		keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+		mem, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+		if err != nil {
+			panic(err)
+		}
+		w := &benchWorld{keys: keys, mem: mem, floorMap: map[[32]byte]*apikey.Key{}}
+		add := func(scopes ...apikey.Scope) (*apikey.Key, string) {
 			k, s, err := w.mem.Create(ctx, apikey.KeySpec{Name: "Production Backend", Scopes: scopes})
 			if err != nil {
 				panic(err)
 			}
 			w.floorMap[sha256.Sum256([]byte(s.Reveal()))] = k
-			return s.Reveal()
+			return k, s.Reveal()
 		}
 		for i := 0; i < 100_000-3; i++ {
 			add("read", "write")
 		}
-		w.valid = add("read", "write")
-		w.readOnly = add("read")
-		w.revoked = add("read", "write")
-		k, err := apikey.New(w.mem).Verify(ctx, w.revoked)
-		if err != nil {
-			panic(err)
-		}
+		_, w.valid = add("read", "write")
+		_, w.readOnly = add("read")
+		k, revoked := add("read", "write")
+		w.revoked = revoked
 		if err := w.mem.Revoke(ctx, k.ID); err != nil {
 			panic(err)
 		}
@@ -96,6 +93,15 @@ func getWorld(b *testing.B) *benchWorld {
 		world = w
 	})
 	return world
+}
+
+// handler is our middleware over store, with the usual REST policy.
+func (w *benchWorld) handler(b *testing.B, store apikey.KeyStore, next http.Handler) http.Handler {
+	mw, err := apikey.New(apikey.Config{Keys: w.keys, Store: store, MethodPolicy: apikey.ReadWritePolicy()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mw.Handler(next)
 }
 
 var okBody = []byte("ok")
@@ -163,11 +169,11 @@ func runHandler(b *testing.B, h http.Handler, r *http.Request, wantStatus int) {
 
 func BenchmarkRequest(b *testing.B) {
 	wd := getWorld(b)
-	ours := apikey.Middleware(wd.mem)(benchNext())
-	counted := apikey.Middleware(wd.store)(benchNext())
+	ours := wd.handler(b, wd.mem, benchNext())
+	counted := wd.handler(b, wd.store, benchNext())
 	floor := floorMiddleware(wd.floorMap)(benchNext())
 	badChecksum := flipChecksum(wd.valid)
-	never, _ := apikey.Generate(apikey.FormatDefault, apikey.EnvLive)
+	never := newSecret(b)
 
 	b.Run("path=valid/impl=floor", func(b *testing.B) {
 		runHandler(b, floor, benchRequest("GET", "Bearer "+wd.valid), 200)
@@ -176,7 +182,7 @@ func BenchmarkRequest(b *testing.B) {
 		runHandler(b, ours, benchRequest("GET", "Bearer "+wd.valid), 200)
 	})
 	b.Run("path=unknown/impl=floor", func(b *testing.B) {
-		runHandler(b, floor, benchRequest("GET", "Bearer "+never.Reveal()), 401)
+		runHandler(b, floor, benchRequest("GET", "Bearer "+never), 401)
 	})
 	rejects := []struct {
 		name   string
@@ -188,7 +194,7 @@ func BenchmarkRequest(b *testing.B) {
 		{"missing", "GET", "", 401, false},
 		{"malformed", "GET", "Bearer sk_live_nope", 401, false},
 		{"bad-checksum", "GET", "Bearer " + badChecksum, 401, false},
-		{"unknown", "GET", "Bearer " + never.Reveal(), 401, true},
+		{"unknown", "GET", "Bearer " + never, 401, true},
 		{"revoked", "GET", "Bearer " + wd.revoked, 401, true},
 		{"wrong-scope", "POST", "Bearer " + wd.readOnly, 403, true},
 	}
@@ -212,7 +218,7 @@ func BenchmarkRequestParallel(b *testing.B) {
 		h    http.Handler
 	}{
 		{"floor", floorMiddleware(wd.floorMap)(benchNext())},
-		{"apikey", apikey.Middleware(wd.mem)(benchNext())},
+		{"apikey", wd.handler(b, wd.mem, benchNext())},
 	} {
 		b.Run("path=valid/impl="+impl.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -229,19 +235,33 @@ func BenchmarkRequestParallel(b *testing.B) {
 
 func BenchmarkRequire(b *testing.B) {
 	wd := getWorld(b)
-	h := apikey.Middleware(wd.mem, apikey.WithMethodPolicy(nil))(apikey.Require("read", "write")(benchNext()))
+	mw, err := apikey.New(apikey.Config{Keys: wd.keys, Store: wd.mem})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := mw.Handler(mw.Require("read", "write")(benchNext()))
 	runHandler(b, h, benchRequest("GET", "Bearer "+wd.valid), 200)
 }
 
 func BenchmarkErrorStyle(b *testing.B) {
 	r := benchRequest("GET", "")
+	shapes := []struct {
+		name  string
+		shape apikey.Shape
+	}{
+		{"problem", apikey.ShapeProblem}, {"flat", apikey.ShapeFlat}, {"nested", apikey.ShapeNested},
+		{"nested-meta", apikey.ShapeNestedMeta}, {"nested-status", apikey.ShapeNestedStatus}, {"auth-error", apikey.ShapeAuthError},
+	}
 	for _, e := range []apikey.AuthError{
 		{Reason: apikey.ReasonMalformed, RequestID: "req_01HXYZ5678GHIJKLMNOPQRSTUV"},
 		{Reason: apikey.ReasonScope, RequestID: "req_01HXYZ5678GHIJKLMNOPQRSTUV", Scope: "write"},
 	} {
-		for _, name := range apikey.StyleNames() {
-			style, _ := apikey.StyleByName(name)
-			b.Run(fmt.Sprintf("style=%s/status=%d", name, e.Status()), func(b *testing.B) {
+		for _, sh := range shapes {
+			style, err := apikey.NewErrorStyle(sh.shape, apikey.Messages{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("style=%s/status=%d", sh.name, e.Reason.Status()), func(b *testing.B) {
 				w := &discardWriter{h: http.Header{}}
 				b.ReportAllocs()
 				for i := 0; i < b.N; i++ {
@@ -253,11 +273,11 @@ func BenchmarkErrorStyle(b *testing.B) {
 }
 
 func BenchmarkParse(b *testing.B) {
-	s, _ := apikey.Generate(apikey.FormatDefault, apikey.EnvLive)
+	s := newSecret(b)
 	for _, c := range []struct{ name, key string }{
-		{"valid", s.Reveal()},
+		{"valid", s},
 		{"malformed", "kg_live_!!"},
-		{"bad-checksum", flipChecksum(s.Reveal())},
+		{"bad-checksum", flipChecksum(s)},
 	} {
 		b.Run("key="+c.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -269,17 +289,18 @@ func BenchmarkParse(b *testing.B) {
 }
 
 func BenchmarkDigest(b *testing.B) {
-	s, _ := apikey.Generate(apikey.FormatDefault, apikey.EnvLive)
-	p, _ := apikey.NewPepper("p", []byte("0123456789abcdef0123456789abcdef"))
-	peppered, _ := apikey.NewHasher(p)
+	s := newSecret(b)
+	plain := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	peppered := plain
+	peppered.Peppers = []apikey.Pepper{pepper(b, "p", 'x')}
 	for _, c := range []struct {
 		name string
-		h    *apikey.Hasher
-	}{{"sha256", &apikey.Hasher{}}, {"hmac-sha256", peppered}} {
+		keys apikey.KeyConfig
+	}{{"sha256", plain}, {"hmac-sha256", peppered}} {
 		b.Run("hash="+c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				_ = c.h.Digest(s.Reveal())
+				_ = c.keys.Digest(s)
 			}
 		})
 	}

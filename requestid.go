@@ -1,82 +1,36 @@
 package apikey
 
-import (
-	"crypto/rand"
-	"encoding/binary"
-	"net/http"
-	"sync/atomic"
-)
+import "net/http"
 
-// MaxRequestIDLength is the longest incoming X-Request-Id that is reused.
-const MaxRequestIDLength = 64
+// maxRequestIDLength is the longest request id taken from
+// Config.RequestID.
+const maxRequestIDLength = 64
 
-// The request-id generator: 26 Crockford base32 characters after "req_",
-// holding 64 random bits chosen once per process and a 64-bit counter that
-// starts at a random value. IDs are unique within a process, collide across
-// processes with negligible probability, and cost neither a random read
-// nor a clock read per request.
-var (
-	reqIDPrefix  [17]byte // "req_" and the process's 13 digits
-	reqIDCounter atomic.Uint64
-)
-
-func init() {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("apikey: crypto/rand unavailable: " + err.Error())
+// assignRequestID gives the request its id, as Config says, and sets the
+// response header. It never echoes an unsafe value: an id from
+// Config.RequestID is used only when it is 1 to 64 characters of
+// [A-Za-z0-9._-], since anything else could forge log lines or break a JSON
+// consumer.
+func (m *Middleware) assignRequestID(c *authContext, w http.ResponseWriter, r *http.Request) {
+	if m.noRequestID {
+		return
 	}
-	copy(reqIDPrefix[:], "req_")
-	encodeBase32(reqIDPrefix[4:], binary.LittleEndian.Uint64(b[:8]), 13)
-	reqIDCounter.Store(binary.LittleEndian.Uint64(b[8:]))
-}
-
-const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-// requestIDLength is the length of a generated request id.
-const requestIDLength = 4 + 26
-
-// NewRequestID returns a fresh "req_" id.
-func NewRequestID() string {
-	var b [requestIDLength]byte
-	fillRequestID(&b)
-	return string(b[:])
-}
-
-func fillRequestID(b *[requestIDLength]byte) {
-	copy(b[:], reqIDPrefix[:])
-	encodeBase32(b[17:], reqIDCounter.Add(1), 13)
-}
-
-// encodeBase32 writes v as n Crockford digits, most significant first (13
-// digits hold 64 bits).
-func encodeBase32(dst []byte, v uint64, n int) {
-	for i := n - 1; i >= 0; i-- {
-		dst[i] = crockford[v&31]
-		v >>= 5
+	id := ""
+	if m.requestID != nil {
+		if id = m.requestID(w, r); !safeRequestID(id) {
+			id = ""
+		}
 	}
-}
-
-// incomingRequestID returns the request's X-Request-Id when it is one
-// header of 1 to MaxRequestIDLength safe characters ([A-Za-z0-9._-]).
-// Anything else (spaces, quotes, control bytes, non-ASCII) could forge log
-// lines or break a JSON consumer, so it is never echoed.
-func incomingRequestID(r *http.Request) (string, bool) {
-	if v := r.Header[headerRequestID]; len(v) == 1 && safeRequestID(v[0]) {
-		return v[0], true
+	if id == "" {
+		id = c.newRequestID()
 	}
-	return "", false
-}
-
-// requestIDFrom reuses a safe incoming X-Request-Id or makes a new one.
-func requestIDFrom(r *http.Request) string {
-	if id, ok := incomingRequestID(r); ok {
-		return id
-	}
-	return NewRequestID()
+	c.requestID = id
+	c.header[0] = id
+	w.Header()[m.requestIDHeader] = c.header[:]
 }
 
 func safeRequestID(s string) bool {
-	if len(s) == 0 || len(s) > MaxRequestIDLength {
+	if len(s) == 0 || len(s) > maxRequestIDLength {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -3,22 +3,21 @@ package apikey
 import (
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 	"strings"
 )
 
-// Scope is the name of a permission, such as "read", "admin" or the resource
-// scope "stepsies:write". A granted scope "stepsies:*" covers every scope
-// that starts with "stepsies:".
+// Scope names a permission: "read", "admin", "stepsies:write". Granted,
+// "stepsies:*" covers every scope starting "stepsies:".
 type Scope string
 
-// MaxScopeLength is the longest scope name accepted.
-const MaxScopeLength = 64
+// maxScopeLength is the longest scope name accepted.
+const maxScopeLength = 64
 
 // valid reports whether s is a well-formed scope name: 1 to 64 characters of
 // [a-z0-9_.-:], with an optional trailing "*" after a colon.
 func (s Scope) valid() bool {
-	if len(s) == 0 || len(s) > MaxScopeLength {
+	if len(s) == 0 || len(s) > maxScopeLength {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -41,11 +40,9 @@ func (s Scope) wildcardBase() (string, bool) {
 	return "", false
 }
 
-// ScopeSet declares the scopes an API knows and what each implies, such as
-// admin ⇒ read + write. Implication is transitive and precomputed, so a
-// check costs O(granted scopes). A nil *ScopeSet declares nothing: every
-// well-formed scope is accepted and only covers itself (and wildcards their
-// resource). A ScopeSet is immutable and safe for concurrent use.
+// ScopeSet declares an API's scopes and what each implies (admin ⇒ read +
+// write), transitively, precomputed. It is immutable. A nil *ScopeSet
+// accepts every well-formed scope, covering only itself.
 type ScopeSet struct {
 	implied map[Scope]implication
 }
@@ -55,13 +52,9 @@ type implication struct {
 	wildcards []string           // bases of implied wildcards, "stepsies:"
 }
 
-// DeclareScopes builds a ScopeSet. Each map entry declares a scope and the
-// scopes it directly implies; implied scopes must be declared too.
-//
-//	apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
-//		"read": nil, "write": nil,
-//		"admin": {"read", "write"},
-//	})
+// DeclareScopes builds a ScopeSet from each scope and those it implies,
+// which must be declared too: {"read": nil, "write": nil, "admin": {"read",
+// "write"}}.
 func DeclareScopes(decl map[Scope][]Scope) (*ScopeSet, error) {
 	set := &ScopeSet{implied: make(map[Scope]implication, len(decl))}
 	for s, imps := range decl {
@@ -70,7 +63,7 @@ func DeclareScopes(decl map[Scope][]Scope) (*ScopeSet, error) {
 		}
 		for _, i := range imps {
 			if _, ok := decl[i]; !ok {
-				return nil, fmt.Errorf("%w: scope %q implies undeclared scope %q", ErrUnknownScope, s, i)
+				return nil, fmt.Errorf("%w: scope %q implies %q, which is not declared", ErrInvalid, s, i)
 			}
 		}
 	}
@@ -89,42 +82,33 @@ func DeclareScopes(decl map[Scope][]Scope) (*ScopeSet, error) {
 			}
 			stack = append(stack, decl[cur]...)
 		}
-		sort.Strings(imp.wildcards)
+		slices.Sort(imp.wildcards)
 		set.implied[s] = imp
 	}
 	return set, nil
 }
 
-// MustDeclareScopes is DeclareScopes for package-level variables.
-func MustDeclareScopes(decl map[Scope][]Scope) *ScopeSet {
-	s, err := DeclareScopes(decl)
-	if err != nil {
-		panic(err)
-	}
-	return s
-}
-
-// Declared reports whether s may be granted: it is declared, or it is a
-// wildcard "res:*" and some declared scope starts with "res:". A nil set
-// accepts every well-formed scope.
-func (set *ScopeSet) Declared(s Scope) bool {
+// check returns nil when s may be granted: it is well formed and
+// declared, or a wildcard "res:*" whose resource has a declared scope. A
+// nil set accepts every well-formed scope.
+func (set *ScopeSet) check(s Scope) error {
 	if !s.valid() {
-		return false
+		return fmt.Errorf("%w: scope %q is not a valid scope name: use 1 to %d characters of a-z 0-9 _ . - :, with an optional trailing \":*\"", ErrInvalid, s, maxScopeLength)
 	}
 	if set == nil {
-		return true
+		return nil
 	}
 	if _, ok := set.implied[s]; ok {
-		return true
+		return nil
 	}
 	if base, ok := s.wildcardBase(); ok {
 		for d := range set.implied {
 			if strings.HasPrefix(string(d), base) {
-				return true
+				return nil
 			}
 		}
 	}
-	return false
+	return fmt.Errorf("%w: scope %q is not declared in KeyConfig.Scopes", ErrInvalid, s)
 }
 
 // Scopes returns the declared scopes, sorted.
@@ -132,16 +116,11 @@ func (set *ScopeSet) Scopes() []Scope {
 	if set == nil {
 		return nil
 	}
-	out := make([]Scope, 0, len(set.implied))
-	for s := range set.implied {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
+	return slices.Sorted(maps.Keys(set.implied))
 }
 
-// Allows reports whether the granted scopes cover required, through
-// equality, declared implication or a wildcard. It does not allocate.
+// Allows reports whether granted covers required, itself, by implication
+// or by a wildcard.
 func (set *ScopeSet) Allows(granted []Scope, required Scope) bool {
 	for _, g := range granted {
 		if g == required {
@@ -169,26 +148,60 @@ func (set *ScopeSet) Allows(granted []Scope, required Scope) bool {
 	return false
 }
 
-// AllowsAll reports whether granted covers every scope in required, and if
-// not, returns the first scope missing.
-func (set *ScopeSet) AllowsAll(granted []Scope, required []Scope) (Scope, bool) {
-	for _, r := range required {
-		if !set.Allows(granted, r) {
-			return r, false
+// requirement is what a route asks of a key's scopes: any one of its
+// alternatives, each a list of scopes that must all be held.
+type requirement [][]Scope
+
+// met reports whether granted satisfies r; when it does not, missing is
+// the first scope lacking from the first alternative, for the 403.
+func (r requirement) met(set *ScopeSet, granted []Scope) (missing Scope, ok bool) {
+	for i, all := range r {
+		held := true
+		for _, s := range all {
+			if !set.Allows(granted, s) {
+				if i == 0 {
+					missing = s
+				}
+				held = false
+				break
+			}
+		}
+		if held {
+			return "", true
 		}
 	}
-	return "", true
+	return missing, false
 }
 
-// MethodPolicy maps an HTTP method to the scope a request with that method
-// needs. The key "*" covers every method not listed; a method that is not
-// listed when there is no "*" entry is refused (403). An empty Scope means
-// the method needs no scope.
+// check validates every scope of r against set.
+func (r requirement) check(set *ScopeSet) error {
+	if len(r) == 0 {
+		return fmt.Errorf("%w: a requirement names no scope", ErrInvalid)
+	}
+	for _, all := range r {
+		if len(all) == 0 {
+			return fmt.Errorf("%w: an alternative of the requirement names no scope", ErrInvalid)
+		}
+		for _, s := range all {
+			if err := set.check(s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// MethodPolicy maps an HTTP method to the scope every request with that
+// method needs (Config.MethodPolicy): the REST way to authorize. The key "*"
+// covers every method not listed; a method that is not listed when there is
+// no "*" entry is refused (403). An empty Scope means the method needs no
+// scope. APIs whose calls are all POST (RPC, GraphQL) leave it out and
+// guard each route with Middleware.Require instead.
 type MethodPolicy map[string]Scope
 
-// DefaultMethodPolicy returns the usual mapping: GET, HEAD and OPTIONS need
+// ReadWritePolicy returns the usual REST mapping: GET, HEAD and OPTIONS need
 // "read"; POST, PUT, PATCH, DELETE and every other method need "write".
-func DefaultMethodPolicy() MethodPolicy {
+func ReadWritePolicy() MethodPolicy {
 	return MethodPolicy{
 		"GET": "read", "HEAD": "read", "OPTIONS": "read",
 		"POST": "write", "PUT": "write", "PATCH": "write", "DELETE": "write",
@@ -196,9 +209,9 @@ func DefaultMethodPolicy() MethodPolicy {
 	}
 }
 
-// Required returns the scope a method needs; ok is false when the policy
+// required returns the scope a method needs; ok is false when the policy
 // refuses the method outright.
-func (p MethodPolicy) Required(method string) (s Scope, ok bool) {
+func (p MethodPolicy) required(method string) (s Scope, ok bool) {
 	if s, ok = p[method]; ok {
 		return s, true
 	}
@@ -240,20 +253,32 @@ type compiledPolicy struct {
 	}
 }
 
-func compilePolicy(p MethodPolicy) *compiledPolicy {
+// compilePolicy checks every scope of p against set and precomputes it.
+func compilePolicy(p MethodPolicy, set *ScopeSet) (*compiledPolicy, error) {
 	if p == nil {
-		return nil
+		return nil, nil
+	}
+	for m, s := range p {
+		if m == "" {
+			return nil, fmt.Errorf("%w: Config.MethodPolicy has an empty method", ErrInvalid)
+		}
+		if s == "" {
+			continue
+		}
+		if err := set.check(s); err != nil {
+			return nil, fmt.Errorf("Config.MethodPolicy[%q]: %w", m, err)
+		}
 	}
 	c := &compiledPolicy{policy: maps.Clone(p)} // later changes to p do not apply
 	for i, m := range commonMethods {
-		c.common[i].scope, c.common[i].ok = p.Required(m)
+		c.common[i].scope, c.common[i].ok = p.required(m)
 	}
-	return c
+	return c, nil
 }
 
 func (c *compiledPolicy) required(method string) (Scope, bool) {
 	if i := commonMethodIndex(method); i >= 0 {
 		return c.common[i].scope, c.common[i].ok
 	}
-	return c.policy.Required(method)
+	return c.policy.required(method)
 }

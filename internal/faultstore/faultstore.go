@@ -1,22 +1,17 @@
 // Package faultstore wraps an apikey.KeyStore with injectable faults, for
-// tests that prove the middleware fails closed: errors, latency beyond the
-// lookup timeout, lookups that hang until their context ends, a client that
-// goes away mid-lookup, and panics.
+// tests that prove the middleware fails closed: errors, latency, lookups
+// that hang until their context ends, a client that goes away mid-lookup,
+// and panics.
 //
 //	fs := faultstore.New(memStore)
 //	fs.Set(faultstore.Fault{Err: errors.New("connection refused")})
-//	h := apikey.Middleware(fs, apikey.WithLookupTimeout(50*time.Millisecond))(next)
+//	mw, err := apikey.New(apikey.Config{Keys: keys, Store: fs})
 //
 // A Store with no fault set answers exactly as the wrapped store does. It
 // counts every call, is safe for concurrent use, and its fault can be
 // changed while lookups are in flight (each lookup uses the fault that was
-// set when it started).
-//
-// A Store deliberately does not implement apikey.FastLookup, so the
-// middleware always wraps its lookups in the lookup deadline. It forwards
-// apikey.Configured (the wrapped store's format, hasher and scopes) and
-// apikey.Rehasher (with its own fault, SetRehash) so that it can stand in
-// for a MemoryStore.
+// set when it started). It is an apikey.Rehasher too, with its own fault
+// (SetRehash), forwarding to the wrapped store when that is one.
 package faultstore
 
 import (
@@ -151,15 +146,6 @@ func (s *Store) Rehash(ctx context.Context, id string, d apikey.Digest, pepperID
 	return r.Rehash(ctx, id, d, pepperID)
 }
 
-// Config returns the wrapped store's configuration when it has one, else
-// the zero StoreConfig (the middleware then uses its defaults).
-func (s *Store) Config() apikey.StoreConfig {
-	if c, ok := s.next.(apikey.Configured); ok {
-		return c.Config()
-	}
-	return apikey.StoreConfig{}
-}
-
 // apply runs the steps of f; a non-nil error ends the call.
 func (s *Store) apply(ctx context.Context, f Fault) error {
 	if f.Before != nil {
@@ -191,7 +177,6 @@ func (s *Store) apply(ctx context.Context, f Fault) error {
 
 // Compile-time checks.
 var (
-	_ apikey.KeyStore   = (*Store)(nil)
-	_ apikey.Rehasher   = (*Store)(nil)
-	_ apikey.Configured = (*Store)(nil)
+	_ apikey.KeyStore = (*Store)(nil)
+	_ apikey.Rehasher = (*Store)(nil)
 )

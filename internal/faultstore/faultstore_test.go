@@ -16,16 +16,17 @@ import (
 
 func TestFaults(t *testing.T) {
 	ctx := context.Background()
-	mem := apikey.NewMemoryStore(apikey.StoreConfig{})
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	mem, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	require.NoError(t, err)
 	_, sec, err := mem.Create(ctx, apikey.KeySpec{Name: "k"})
 	require.NoError(t, err)
-	d := mem.Config().Hasher.Digest(sec.Reveal())
+	d := keys.Digest(sec.Reveal())
 	s := faultstore.New(mem)
 
 	k, err := s.Lookup(ctx, d)
 	require.NoError(t, err, "no fault: the wrapped store answers")
 	assert.Equal(t, "k", k.Name)
-	assert.Equal(t, mem.Config().Format, s.Config().Format, "Configured is forwarded")
 
 	boom := errors.New("boom")
 	s.Set(faultstore.Fault{Err: boom})
@@ -72,7 +73,8 @@ func TestFaults(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	mem := apikey.NewMemoryStore(apikey.StoreConfig{})
+	mem, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}})
+	require.NoError(t, err)
 	s := faultstore.New(mem)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {

@@ -1,4 +1,27 @@
-package apikey
+// Package usage counts authenticated requests per key off the request
+// path, and hands the counts to an apikey.UsageStore in batches:
+//
+//	rec, err := usage.New(store, usage.Config{Interval: 10 * time.Second})
+//	defer rec.Close() // after the server has stopped taking requests
+//	mw, err := apikey.New(apikey.Config{Keys: keys, Store: store, Usage: rec})
+//
+// Record only updates an in-memory tally; a background goroutine coalesces
+// the tallies and hands them to the store every interval, on Flush and on
+// Close.
+//
+//   - Nothing is lost on a graceful Close: it stops taking records and
+//     flushes what remains, retrying a failed flush. A process that is
+//     killed loses what it had not flushed.
+//   - Memory stays bounded: at most Config.MaxPending keys (give or take one
+//     per shard under contention) are tallied between flushes; records of
+//     further keys are counted as dropped (Stats) and trigger an early
+//     flush, unless the store is failing. Keys already tallied are always
+//     counted.
+//   - A failed flush never blocks requests: its batch is kept, merged with
+//     newer tallies, and retried at the next interval.
+//   - Live and test usage stay apart: each record carries the key's
+//     environment, so a quota can count live usage alone.
+package usage
 
 import (
 	"context"
@@ -8,26 +31,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/keygate/apikey"
 )
 
-// UsageRecorder counts authenticated requests per key off the request path.
-// Record only updates an in-memory tally; a background goroutine coalesces
-// the tallies and hands them to the store's RecordUsage every interval, on
-// Flush and on Close.
-//
-//   - Nothing is lost on a graceful Close: it stops taking records and
-//     flushes what remains, retrying a failed flush.
-//   - Memory stays bounded: at most MaxPending keys (give or take one per
-//     shard under contention) are tallied between flushes; records of
-//     further keys are counted as dropped (Stats) and trigger an early
-//     flush, unless the store is failing. Keys already tallied are always
-//     counted.
-//   - A failed flush never blocks requests: its batch is kept, merged with
-//     newer tallies, and retried at the next interval.
-//   - Live and test usage stay apart: each record carries the key's
-//     environment, so quota counting can use live usage alone.
-type UsageRecorder struct {
-	store    UsageStore
+// Recorder counts requests per key; it is an apikey.UsageRecorder. It is
+// safe for concurrent use.
+type Recorder struct {
+	store    apikey.UsageStore
 	interval time.Duration
 	timeout  time.Duration
 	max      int
@@ -37,8 +48,8 @@ type UsageRecorder struct {
 	seed   maphash.Seed
 	size   atomic.Int64 // keys tallied across shards
 
-	flushMu sync.Mutex       // one flush at a time
-	carry   map[string]Usage // batch of a failed flush, retried next time
+	flushMu sync.Mutex              // one flush at a time
+	carry   map[string]apikey.Usage // batch of a failed flush, retried next time
 
 	kick    chan struct{}
 	done    chan struct{}
@@ -52,74 +63,65 @@ type UsageRecorder struct {
 	failures atomic.Uint64
 }
 
-const usageShards = 16
-
-type usageShard struct {
-	mu sync.Mutex
-	m  map[string]Usage
-	_  [64 - 8 - 8]byte
+// Config configures a Recorder. A zero field means its default.
+type Config struct {
+	// Interval between flushes. Default 10 s.
+	Interval time.Duration
+	// Timeout bounds each call to the store. Default 5 s.
+	Timeout time.Duration
+	// MaxPending bounds how many distinct keys are tallied between
+	// flushes. Default 100,000.
+	MaxPending int
+	// Logger logs failed flushes. Default nil: not logged.
+	Logger *slog.Logger
 }
 
-// UsageOption configures a UsageRecorder.
-type UsageOption func(*UsageRecorder)
-
-// FlushEvery sets the flush interval. Default 10 s.
-func FlushEvery(d time.Duration) UsageOption {
-	return func(u *UsageRecorder) {
-		if d > 0 {
-			u.interval = d
-		}
+// New starts a recorder that flushes into store. Call Close when the
+// server shuts down.
+func New(store apikey.UsageStore, cfg Config) (*Recorder, error) {
+	if store == nil {
+		return nil, fmt.Errorf("usage: New: %w: store is nil", apikey.ErrInvalid)
 	}
-}
-
-// FlushTimeout bounds each call to the store. Default 5 s.
-func FlushTimeout(d time.Duration) UsageOption {
-	return func(u *UsageRecorder) {
-		if d > 0 {
-			u.timeout = d
-		}
+	if cfg.Interval < 0 || cfg.Timeout < 0 || cfg.MaxPending < 0 {
+		return nil, fmt.Errorf("usage: New: %w: Config.Interval, Timeout and MaxPending must not be negative", apikey.ErrInvalid)
 	}
-}
-
-// MaxPending bounds how many distinct keys are tallied between flushes.
-// Default 100,000.
-func MaxPending(n int) UsageOption {
-	return func(u *UsageRecorder) {
-		if n > 0 {
-			u.max = n
-		}
-	}
-}
-
-// UsageLogger sets where flush failures are logged. Default: not logged.
-func UsageLogger(l *slog.Logger) UsageOption { return func(u *UsageRecorder) { u.logger = l } }
-
-// NewUsageRecorder starts a recorder that flushes into store. Call Close
-// when the server shuts down.
-func NewUsageRecorder(store UsageStore, opts ...UsageOption) *UsageRecorder {
-	u := &UsageRecorder{
+	u := &Recorder{
 		store:    store,
-		interval: 10 * time.Second,
-		timeout:  5 * time.Second,
-		max:      100_000,
+		interval: or(cfg.Interval, 10*time.Second),
+		timeout:  or(cfg.Timeout, 5*time.Second),
+		max:      or(cfg.MaxPending, 100_000),
+		logger:   cfg.Logger,
 		seed:     maphash.MakeSeed(),
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
-	for _, o := range opts {
-		o(u)
-	}
 	for i := range u.shards {
-		u.shards[i].m = make(map[string]Usage)
+		u.shards[i].m = make(map[string]apikey.Usage)
 	}
 	go u.loop()
-	return u
+	return u, nil
+}
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+const usageShards = 16
+
+type usageShard struct {
+	mu sync.Mutex
+	m  map[string]apikey.Usage
+	_  [64 - 8 - 8]byte
 }
 
 // Record counts one request by k at time at. It never blocks on the store.
 // After Close it counts the request as dropped (Stats).
-func (u *UsageRecorder) Record(k *Key, at time.Time) {
+func (u *Recorder) Record(k *apikey.Key, at time.Time) {
 	sh := &u.shards[maphash.String(u.seed, k.ID)%usageShards]
 	sh.mu.Lock()
 	// Checked under the shard lock: Close's final flush takes every shard
@@ -141,7 +143,7 @@ func (u *UsageRecorder) Record(k *Key, at time.Time) {
 			return
 		}
 		u.size.Add(1)
-		p = Usage{KeyID: k.ID, Environment: k.Environment}
+		p = apikey.Usage{KeyID: k.ID, Environment: k.Environment}
 	}
 	p.Count++
 	if at.After(p.LastUsed) {
@@ -151,14 +153,14 @@ func (u *UsageRecorder) Record(k *Key, at time.Time) {
 	sh.mu.Unlock()
 }
 
-func (u *UsageRecorder) trigger() {
+func (u *Recorder) trigger() {
 	select {
 	case u.kick <- struct{}{}:
 	default:
 	}
 }
 
-func (u *UsageRecorder) loop() {
+func (u *Recorder) loop() {
 	defer close(u.stopped)
 	t := time.NewTicker(u.interval)
 	defer t.Stop()
@@ -171,7 +173,7 @@ func (u *UsageRecorder) loop() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), u.timeout)
 		if err := u.Flush(ctx); err != nil && u.logger != nil {
-			u.logger.Warn("apikey: usage flush failed; will retry", slog.Any("error", err))
+			u.logger.Warn("usage: flush failed; will retry", slog.Any("error", err))
 		}
 		cancel()
 	}
@@ -180,7 +182,7 @@ func (u *UsageRecorder) loop() {
 // Flush hands everything tallied so far to the store now. On failure the
 // batch is kept for the next flush and the error is returned. Tallies in
 // flight and kept for a retry still count toward MaxPending.
-func (u *UsageRecorder) Flush(ctx context.Context) error {
+func (u *Recorder) Flush(ctx context.Context) error {
 	u.flushMu.Lock()
 	defer u.flushMu.Unlock()
 	batch := u.carry
@@ -191,7 +193,7 @@ func (u *UsageRecorder) Flush(ctx context.Context) error {
 		sh.mu.Lock()
 		m, n := sh.m, len(sh.m)
 		if n > 0 {
-			sh.m = make(map[string]Usage, n)
+			sh.m = make(map[string]apikey.Usage, n)
 		}
 		sh.mu.Unlock()
 		if n == 0 {
@@ -209,7 +211,7 @@ func (u *UsageRecorder) Flush(ctx context.Context) error {
 	if len(batch) == 0 {
 		return nil
 	}
-	list := make([]Usage, 0, len(batch))
+	list := make([]apikey.Usage, 0, len(batch))
 	for _, p := range batch {
 		list = append(list, p)
 	}
@@ -218,7 +220,7 @@ func (u *UsageRecorder) Flush(ctx context.Context) error {
 		u.failures.Add(1)
 		u.carry = batch
 		u.size.Add(-int64(taken - len(batch))) // merging may have coalesced
-		return fmt.Errorf("apikey: usage flush of %d keys: %w", len(list), err)
+		return fmt.Errorf("usage: flush of %d keys: %w", len(list), err)
 	}
 	u.size.Add(-int64(taken))
 	u.failing.Store(false)
@@ -230,7 +232,7 @@ func (u *UsageRecorder) Flush(ctx context.Context) error {
 	return nil
 }
 
-func merge(a, b Usage) Usage {
+func merge(a, b apikey.Usage) apikey.Usage {
 	if a.KeyID == "" {
 		return b
 	}
@@ -247,7 +249,7 @@ const closeAttempts = 3
 // Close stops the background flusher and flushes what remains, trying up to
 // three times. It returns an error only if usage could not be delivered;
 // that error says how many requests were lost. Close is idempotent.
-func (u *UsageRecorder) Close() error {
+func (u *Recorder) Close() error {
 	var err error
 	u.once.Do(func() {
 		u.closed.Store(true)
@@ -266,25 +268,27 @@ func (u *UsageRecorder) Close() error {
 		for _, p := range u.carry {
 			lost += p.Count
 		}
-		err = fmt.Errorf("apikey: usage of %d requests not recorded: %w", lost, err)
+		err = fmt.Errorf("usage: of %d requests not recorded: %w", lost, err)
 	})
 	return err
 }
 
-// UsageStats reports a recorder's counters.
-type UsageStats struct {
+// Stats reports a recorder's counters.
+type Stats struct {
 	Pending  int    // keys tallied and not yet flushed, retried batch included
 	Flushed  uint64 // requests delivered to the store
-	Dropped  uint64 // requests not counted: over MaxPending, or after Close
+	Dropped  uint64 // requests not counted: over Config.MaxPending, or after Close
 	Failures uint64 // failed flushes (each retried)
 }
 
 // Stats returns the recorder's counters.
-func (u *UsageRecorder) Stats() UsageStats {
-	return UsageStats{
+func (u *Recorder) Stats() Stats {
+	return Stats{
 		Pending:  int(u.size.Load()),
 		Flushed:  u.flushed.Load(),
 		Dropped:  u.dropped.Load(),
 		Failures: u.failures.Load(),
 	}
 }
+
+var _ apikey.UsageRecorder = (*Recorder)(nil)

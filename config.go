@@ -1,0 +1,139 @@
+package apikey
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"time"
+)
+
+// Config configures the middleware (New). Keys and Store are required;
+// a zero field means its default.
+type Config struct {
+	// Keys: the same KeyConfig the store was made with. Required.
+	Keys KeyConfig
+	// Store finds keys by digest. Required.
+	Store KeyStore
+
+	// MethodPolicy names the scope each HTTP method needs on every request
+	// (ReadWritePolicy is the usual REST one). Default nil: no scope is
+	// checked here; guard routes with Require or RequireAny.
+	MethodPolicy MethodPolicy
+	// Style writes rejections. Default: problem+json (ShapeProblem).
+	Style ErrorStyle
+	// Sources: where the credential may be read; a request with one in
+	// more than one of them is refused. Default: FromBearer().
+	Sources []Source
+	// HideCredentials removes the credential from the request before the
+	// next handler sees it (a copy of the header map). Default false.
+	HideCredentials bool
+	// Environment, when set, is the one accepted: EnvLive refuses test
+	// keys before the store is asked. Default 0: both.
+	Environment Environment
+	// OwnerHeader binds keys to their owner (Stax.ai's Email): the request
+	// must carry one such header equal to Key.Owner (case-insensitive for
+	// an e-mail address), else 403. Default "": no binding.
+	OwnerHeader string
+	// Optional lets requests without any credential through anonymously
+	// (FromContext reports false); a bad credential is still refused.
+	Optional bool
+	// Realm of the WWW-Authenticate challenge. Default "api".
+	Realm string
+	// RetryAfter of a 503, in whole seconds. Default 1 s.
+	RetryAfter time.Duration
+
+	// RequestIDHeader carries the request id, the one error bodies call
+	// request_id. Default "X-Request-Id".
+	RequestIDHeader string
+	// RequestID returns the id the request already has; it is used when
+	// safe (1 to 64 of [A-Za-z0-9._-]), else the middleware makes one,
+	// "req_" and 26 characters. chi: middleware.GetReqID(r.Context());
+	// echo: w.Header().Get(echo.HeaderXRequestID); a trusted proxy:
+	// r.Header.Get("X-Request-Id"). Default nil: always a new id.
+	RequestID func(w http.ResponseWriter, r *http.Request) string
+	// NoRequestID: no request-id header, no request_id in bodies.
+	NoRequestID bool
+
+	// Logger logs each rejection and its Reason (Info; Warn for a store
+	// fault), never the credential. Default nil.
+	Logger *slog.Logger
+	// Usage records each authenticated request (package usage). Default
+	// nil.
+	Usage UsageRecorder
+	// OnAuthenticated runs for each authenticated request before the next
+	// handler, on the request path. Default nil.
+	OnAuthenticated func(r *http.Request, k *Key)
+	// OnRejected runs for each rejection, for metrics and audit. Default
+	// nil.
+	OnRejected func(r *http.Request, e AuthError)
+}
+
+// UsageRecorder counts authenticated requests (Config.Usage), without
+// blocking the request.
+type UsageRecorder interface {
+	Record(k *Key, at time.Time)
+}
+
+var defaultStyle, _ = NewErrorStyle(ShapeProblem, Messages{})
+
+// compile checks c and fills m with what the request path needs.
+func (c Config) compile(m *Middleware) error {
+	var err error
+	if m.keys, err = c.Keys.check(); err != nil {
+		return fmt.Errorf("apikey: New: Config.Keys: %w", err)
+	}
+	if c.Store == nil {
+		return fmt.Errorf("apikey: New: %w: Config.Store is nil", ErrInvalid)
+	}
+	if m.policy, err = compilePolicy(c.MethodPolicy, m.keys.Scopes); err != nil {
+		return fmt.Errorf("apikey: New: %w", err)
+	}
+	if c.Environment > EnvTest {
+		return fmt.Errorf("apikey: New: %w: Config.Environment %d is neither EnvLive nor EnvTest", ErrInvalid, c.Environment)
+	}
+	if c.RetryAfter < 0 {
+		return fmt.Errorf("apikey: New: %w: Config.RetryAfter is negative", ErrInvalid)
+	}
+	for i, s := range c.Sources {
+		if s.kind == 0 || s.name == "" {
+			return fmt.Errorf("apikey: New: %w: Config.Sources[%d] is empty; use FromBearer, FromHeader or FromQuery", ErrInvalid, i)
+		}
+	}
+	m.store, m.hasher = c.Store, m.keys.hasher()
+	m.rehasher, _ = c.Store.(Rehasher)
+	m.style = c.Style
+	if m.style == nil {
+		m.style = defaultStyle
+	}
+	m.sources = append([]Source(nil), c.Sources...)
+	if len(m.sources) == 0 {
+		m.sources = []Source{FromBearer()}
+	}
+	m.env, m.hide, m.optional = c.Environment, c.HideCredentials, c.Optional
+	if c.OwnerHeader != "" {
+		m.ownerHeader = textproto.CanonicalMIMEHeaderKey(c.OwnerHeader)
+	}
+	m.requestIDHeader = "X-Request-Id"
+	if c.RequestIDHeader != "" {
+		m.requestIDHeader = textproto.CanonicalMIMEHeaderKey(c.RequestIDHeader)
+	}
+	m.requestID, m.noRequestID = c.RequestID, c.NoRequestID
+	m.logger, m.usage, m.onAuth, m.onReject = c.Logger, c.Usage, c.OnAuthenticated, c.OnRejected
+
+	realm := c.Realm
+	if realm == "" {
+		realm = "api"
+	}
+	m.challenge = `Bearer realm=` + quote(realm)
+	m.challengeMissing = []string{m.challenge}
+	m.challengeInvalid = []string{m.challenge + `, error="invalid_token"`}
+	secs := (c.RetryAfter + time.Second - 1) / time.Second
+	m.retryAfter = []string{strconv.FormatInt(max(int64(secs), 1), 10)}
+
+	if len(m.keys.Peppers) > 1 && m.rehasher == nil && m.logger != nil {
+		m.logger.Warn("apikey: Config.Store cannot rehash (it is not an apikey.Rehasher): keys made under a retiring pepper stay filed under it")
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+package apikey
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// KeyConfig says how keys are made and checked: formats, peppers, scopes,
+// clock. The store and the middleware are given the same one; nothing is
+// learned from the store's type. It is a plain value: copy it freely; every
+// constructor that takes one checks it.
+type KeyConfig struct {
+	// Formats accepted, tried in order; new keys are made in the first.
+	// Required: FormatDefault, NewFormat's, or package presets'.
+	Formats []*Format
+	// Peppers make digests HMAC-SHA-256 instead of SHA-256. The first is
+	// current; keys made under the others still verify, and are re-filed
+	// under the current one on use when the store is a Rehasher.
+	Peppers []Pepper
+	// Scopes keys may hold, with their implications. Default nil: any
+	// well-formed scope, covering only itself.
+	Scopes *ScopeSet
+	// Clock of creation, expiry and revocation. Default time.Now.
+	Clock func() time.Time
+}
+
+// check validates the configuration and returns a copy that later changes
+// to the caller's slices cannot affect, with the clock defaulted.
+func (c KeyConfig) check() (KeyConfig, error) {
+	if len(c.Formats) == 0 {
+		return c, fmt.Errorf("%w: KeyConfig.Formats is empty: list the key formats you accept, new keys in the first (apikey.FormatDefault, or one of package presets)", ErrInvalid)
+	}
+	for i, f := range c.Formats {
+		if f == nil {
+			return c, fmt.Errorf("%w: KeyConfig.Formats[%d] is nil", ErrInvalid, i)
+		}
+	}
+	for i, p := range c.Peppers {
+		if p.mac == nil {
+			return c, fmt.Errorf("%w: KeyConfig.Peppers[%d] is the zero Pepper; make peppers with NewPepper", ErrInvalid, i)
+		}
+		for _, q := range c.Peppers[:i] {
+			if q.id == p.id {
+				return c, fmt.Errorf("%w: KeyConfig.Peppers: id %q is given twice", ErrInvalid, p.id)
+			}
+		}
+	}
+	c.Formats = slices.Clone(c.Formats)
+	c.Peppers = slices.Clone(c.Peppers)
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	return c, nil
+}
+
+func (c *KeyConfig) hasher() hasher { return hasher{peppers: c.Peppers} }
+
+// Digest returns the digest a store files a plaintext key under: HMAC
+// under the current pepper, or SHA-256. Use it to import keys.
+func (c KeyConfig) Digest(key string) Digest {
+	h := c.hasher()
+	d, _ := h.digestAt(0, key)
+	return d
+}
+
+// DefaultGrace is how long a rolled key keeps working, as in the Straply
+// API.
+const DefaultGrace = 24 * time.Hour
+
+// Limits on a KeySpec.
+const (
+	maxNameLength  = 200
+	maxScopesInKey = 64
+)
+
+// KeySpec describes a key to create.
+type KeySpec struct {
+	Name        string      // required, at most 200 bytes
+	Environment Environment // default EnvLive
+	Scopes      []Scope     // at most 64, declared in KeyConfig.Scopes
+	Owner       string
+	Metadata    map[string]string
+	ExpiresAt   time.Time // optional; in the future
+}
+
+// Issued is a new key: its record, its digest and its secret.
+type Issued struct {
+	Key    *Key
+	Digest Digest
+	Secret Secret
+}
+
+// NewKey checks spec and makes a key: an ID, a secret in the first format,
+// its digest under the current pepper. It stores nothing; every store's
+// Create files what it returns.
+func (c KeyConfig) NewKey(spec KeySpec) (Issued, error) {
+	c, err := c.check()
+	if err != nil {
+		return Issued{}, err
+	}
+	now := c.Clock()
+	if err := c.checkSpec(spec, now); err != nil {
+		return Issued{}, err
+	}
+	env := spec.Environment
+	if env == 0 {
+		env = EnvLive
+	}
+	k := &Key{
+		Name:        spec.Name,
+		Environment: env,
+		Scopes:      slices.Clone(spec.Scopes),
+		Owner:       spec.Owner,
+		CreatedAt:   now,
+		ExpiresAt:   spec.ExpiresAt,
+	}
+	if len(spec.Metadata) > 0 {
+		k.Metadata = make(map[string]string, len(spec.Metadata))
+		for n, v := range spec.Metadata {
+			k.Metadata[n] = v
+		}
+	}
+	return c.issue(k)
+}
+
+// issue gives k a fresh ID and secret, in the first format and k's
+// environment, and digests the secret under the current pepper.
+func (c *KeyConfig) issue(k *Key) (Issued, error) {
+	f := c.Formats[0]
+	secret, err := generate(f, k.Environment)
+	if err != nil {
+		return Issued{}, err
+	}
+	if k.ID, err = newKeyID(); err != nil {
+		return Issued{}, err
+	}
+	prefix, _ := f.prefixFor(k.Environment)
+	k.Hint = hint(prefix, secret.Reveal())
+	h := c.hasher()
+	var d Digest
+	d, k.PepperID = h.digestAt(0, secret.Reveal())
+	return Issued{Key: k, Digest: d, Secret: secret}, nil
+}
+
+func (c *KeyConfig) checkSpec(spec KeySpec, now time.Time) error {
+	switch {
+	case spec.Name == "":
+		return fmt.Errorf("%w: KeySpec.Name is empty", ErrInvalid)
+	case len(spec.Name) > maxNameLength:
+		return fmt.Errorf("%w: KeySpec.Name is longer than %d bytes", ErrInvalid, maxNameLength)
+	case spec.Environment > EnvTest:
+		return fmt.Errorf("%w: KeySpec.Environment is %d; use EnvLive or EnvTest", ErrInvalid, spec.Environment)
+	case len(spec.Scopes) > maxScopesInKey:
+		return fmt.Errorf("%w: KeySpec.Scopes has more than %d scopes", ErrInvalid, maxScopesInKey)
+	case !spec.ExpiresAt.IsZero() && !spec.ExpiresAt.After(now):
+		return fmt.Errorf("%w: KeySpec.ExpiresAt %s is not in the future", ErrInvalid, spec.ExpiresAt.Format(time.RFC3339))
+	}
+	env := spec.Environment
+	if env == 0 {
+		env = EnvLive
+	}
+	if _, ok := c.Formats[0].prefixFor(env); !ok {
+		return fmt.Errorf("%w: format %s makes no %s keys", ErrInvalid, c.Formats[0].name, env)
+	}
+	for _, s := range spec.Scopes {
+		if err := c.Scopes.check(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Successor makes the key that replaces old in a roll, by the rule every
+// store follows: only an active key not yet rolled can be rolled; the
+// successor inherits everything but ID, secret and usage; old keeps working
+// until now + grace, never past its own expiry. It returns the successor
+// and the updated copy of old, and stores nothing.
+func (c KeyConfig) Successor(old *Key, grace time.Duration) (Issued, *Key, error) {
+	c, err := c.check()
+	if err != nil {
+		return Issued{}, nil, err
+	}
+	if grace < 0 {
+		return Issued{}, nil, fmt.Errorf("%w: roll %s: negative grace %v", ErrInvalid, old.ID, grace)
+	}
+	now := c.Clock()
+	switch old.State(now) {
+	case StateRevoked:
+		return Issued{}, nil, fmt.Errorf("roll %s: %w", old.ID, ErrRevoked)
+	case StateExpired, StateRolled:
+		return Issued{}, nil, fmt.Errorf("roll %s: %w", old.ID, ErrExpired)
+	}
+	if old.RolledTo != "" {
+		return Issued{}, nil, fmt.Errorf("roll %s: %w", old.ID, ErrAlreadyRolled)
+	}
+	k := old.Clone()
+	k.RolledFrom, k.RolledTo = old.ID, ""
+	k.CreatedAt, k.LastUsedAt, k.Requests = now, time.Time{}, 0
+	is, err := c.issue(k)
+	if err != nil {
+		return Issued{}, nil, err
+	}
+	retired := old.Clone()
+	retired.RolledTo = k.ID
+	retired.ExpiresAt = now.Add(grace)
+	if !old.ExpiresAt.IsZero() && old.ExpiresAt.Before(retired.ExpiresAt) {
+		retired.ExpiresAt = old.ExpiresAt
+	}
+	return is, retired, nil
+}

@@ -6,20 +6,21 @@ import (
 	"time"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/cache"
 )
 
 // BenchmarkLookup measures one uncached Lookup: a round trip to the
 // server on loopback and an index scan.
 func BenchmarkLookup(b *testing.B) {
 	ctx := context.Background()
-	s, _ := newStore(b, apikey.StoreConfig{})
+	keys := testKeys(nil)
+	s, _, _ := newStore(b, keys)
 	createKeys(b, s, 1000) // an index with more than one entry
 	_, secret, err := s.Create(ctx, apikey.KeySpec{Name: "bench", Scopes: []apikey.Scope{"read"}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	var h apikey.Hasher
-	d := h.Digest(secret.Reveal())
+	d := keys.Digest(secret.Reveal())
 	for b.Loop() {
 		if _, err := s.Lookup(ctx, d); err != nil {
 			b.Fatal(err)
@@ -31,7 +32,7 @@ func BenchmarkLookup(b *testing.B) {
 // statement. ns/op is the cost per 1,000 keys.
 func BenchmarkRecordUsage1000(b *testing.B) {
 	ctx := context.Background()
-	s, _ := newStore(b, apikey.StoreConfig{})
+	s, _, _ := newStore(b, testKeys(nil))
 	ids := createKeys(b, s, 1000)
 	batch := make([]apikey.Usage, len(ids))
 	now := time.Now()
@@ -46,40 +47,44 @@ func BenchmarkRecordUsage1000(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/key")
 }
 
-// BenchmarkCachedVerify compares Authenticator.Verify through an
-// apikey.Cache in front of pgstore with Verify on the in-memory store.
-// Both answer from memory; the cache should cost about the same.
+// BenchmarkCachedVerify compares Middleware.Verify through a cache (package
+// cache) in front of pgstore with Verify on the in-memory store. Both
+// answer from memory; the cache should cost about the same.
 func BenchmarkCachedVerify(b *testing.B) {
 	ctx := context.Background()
 	spec := apikey.KeySpec{Name: "bench", Scopes: []apikey.Scope{"read"}}
+	keys := testKeys(nil)
 
 	b.Run("memory", func(b *testing.B) {
-		m := apikey.NewMemoryStore(apikey.StoreConfig{})
+		m, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+		if err != nil {
+			b.Fatal(err)
+		}
 		_, secret, err := m.Create(ctx, spec)
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchVerify(b, apikey.New(m), secret.Reveal())
+		benchVerify(b, newMiddleware(b, keys, m), secret.Reveal())
 	})
 	b.Run("pgstore+cache", func(b *testing.B) {
-		s, _ := newStore(b, apikey.StoreConfig{})
+		s, _, _ := newStore(b, keys)
 		_, secret, err := s.Create(ctx, spec)
 		if err != nil {
 			b.Fatal(err)
 		}
-		cache := apikey.NewCache(s, apikey.CacheTTL(time.Hour))
-		benchVerify(b, apikey.New(cache), secret.Reveal())
+		c := newCache(b, s, cache.Config{TTL: time.Hour})
+		benchVerify(b, newMiddleware(b, keys, c), secret.Reveal())
 	})
 }
 
-func benchVerify(b *testing.B, auth *apikey.Authenticator, secret string) {
+func benchVerify(b *testing.B, mw *apikey.Middleware, secret string) {
 	ctx := context.Background()
-	if _, err := auth.Verify(ctx, secret); err != nil { // warm the cache
+	if _, err := mw.Verify(ctx, secret); err != nil { // warm the cache
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := auth.Verify(ctx, secret); err != nil {
+		if _, err := mw.Verify(ctx, secret); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -14,16 +14,38 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/cache"
 	"github.com/keygate/apikey/pgstore"
 	"github.com/keygate/apikey/pgstore/internal/pgtest"
 )
 
-// invalidator feeds a cache from a listener.
-func invalidator(c *apikey.Cache) func(pgstore.Invalidation) {
-	return func(inv pgstore.Invalidation) {
-		c.Invalidate(inv.Digest)
-		c.InvalidateKey(inv.KeyID)
+// cacheFeed is the ListenConfig that keeps c fresh: the one the package
+// documentation shows.
+func cacheFeed(c *cache.Cache) pgstore.ListenConfig {
+	return pgstore.ListenConfig{
+		OnInvalidate: func(inv pgstore.Invalidation) {
+			c.Invalidate(inv.Digest)
+			c.InvalidateKey(inv.KeyID)
+		},
+		OnReconnect: c.Purge,
 	}
+}
+
+// newCache wraps s in a cache.
+func newCache(t testing.TB, s apikey.KeyStore, cfg cache.Config) *cache.Cache {
+	t.Helper()
+	c, err := cache.New(s, cfg)
+	require.NoError(t, err)
+	return c
+}
+
+// newMiddleware returns the middleware over store, with the REST method
+// policy (GET needs read).
+func newMiddleware(t testing.TB, keys apikey.KeyConfig, store apikey.KeyStore) *apikey.Middleware {
+	t.Helper()
+	mw, err := apikey.New(apikey.Config{Keys: keys, Store: store, MethodPolicy: apikey.ReadWritePolicy()})
+	require.NoError(t, err)
+	return mw
 }
 
 // get sends one authenticated GET and returns the status.
@@ -56,14 +78,15 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { 
 // the revocation to B's first 401 is measured over 100 keys.
 func TestRevocationReachesOtherReplica(t *testing.T) {
 	ctx := context.Background()
-	a, dsn := newStore(t, apikey.StoreConfig{})
-	b := replica(t, dsn, apikey.StoreConfig{})
+	keys := testKeys(nil)
+	a, _, dsn := newStore(t, keys)
+	b := replica(t, dsn, keys)
 	servers := make([]*httptest.Server, 2)
-	caches := make([]*apikey.Cache, 2)
+	caches := make([]*cache.Cache, 2)
 	for i, s := range []*pgstore.Store{a, b} {
-		caches[i] = apikey.NewCache(s, apikey.CacheTTL(time.Hour), apikey.CacheNegativeTTL(time.Hour))
-		startListener(t, s, invalidator(caches[i]), pgstore.OnReconnect(caches[i].Purge))
-		servers[i] = httptest.NewServer(apikey.New(caches[i]).Handler(okHandler))
+		caches[i] = newCache(t, s, cache.Config{TTL: time.Hour, NegativeTTL: time.Hour})
+		startListener(t, s, cacheFeed(caches[i]))
+		servers[i] = httptest.NewServer(newMiddleware(t, keys, caches[i]).Handler(okHandler))
 		t.Cleanup(servers[i].Close)
 	}
 	srvA, srvB := servers[0], servers[1]
@@ -113,15 +136,15 @@ func TestDatabaseDownMidTraffic(t *testing.T) {
 		t.Skip("needs the throwaway server: cannot stop " + pgtest.EnvDSN)
 	}
 	ctx := context.Background()
-	s, _ := newStore(t, apikey.StoreConfig{})
+	keys := testKeys(nil)
+	s, _, _ := newStore(t, keys)
 	const ttl = 50 * time.Millisecond
-	cache := apikey.NewCache(s, apikey.CacheTTL(ttl), apikey.CacheNegativeTTL(ttl),
-		apikey.CacheLookupTimeout(500*time.Millisecond))
+	c := newCache(t, s, cache.Config{TTL: ttl, NegativeTTL: ttl, LookupTimeout: 500 * time.Millisecond})
 	checkGoroutines := goroutines(t)
-	l := startListener(t, s, invalidator(cache), pgstore.OnReconnect(cache.Purge))
+	l := startListener(t, s, cacheFeed(c))
 
 	var calls atomic.Int64
-	handler := apikey.New(cache).Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	handler := newMiddleware(t, keys, c).Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		calls.Add(1)
 		w.WriteHeader(http.StatusOK)
 	}))
@@ -141,12 +164,12 @@ func TestDatabaseDownMidTraffic(t *testing.T) {
 	rk, revokedSecret, err := s.Create(ctx, apikey.KeySpec{Name: "r"})
 	require.NoError(t, err)
 	require.NoError(t, s.Revoke(ctx, rk.ID))
-	unknown := func() string { // a well-formed key never issued
-		sec, err := apikey.Generate(apikey.FormatDefault, apikey.EnvLive)
+	unknown := func() string { // a well-formed key never stored
+		is, err := keys.NewKey(apikey.KeySpec{Name: "never stored"})
 		if err != nil {
 			panic(err) // crypto/rand failed
 		}
-		return sec.Reveal()
+		return is.Secret.Reveal()
 	}
 
 	// Traffic from four clients throughout: a valid key is never refused
@@ -235,7 +258,8 @@ func TestCacheCoalescesQueries(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
 	counter, tweak := countQueries("WHERE digest")
-	s := pgstore.New(newPool(t, dsn, tweak), apikey.StoreConfig{})
+	keys := testKeys(nil)
+	s := newStoreOn(t, newPool(t, dsn, tweak), keys)
 	require.NoError(t, s.Migrate(ctx))
 	secrets := make([]string, 10)
 	for i := range secrets {
@@ -243,8 +267,8 @@ func TestCacheCoalescesQueries(t *testing.T) {
 		require.NoError(t, err)
 		secrets[i] = sec.Reveal()
 	}
-	cache := apikey.NewCache(s, apikey.CacheTTL(time.Minute))
-	auth := apikey.New(cache)
+	c := newCache(t, s, cache.Config{TTL: time.Minute})
+	mw := newMiddleware(t, keys, c)
 	counter.n.Store(0)
 
 	const workers, each = 64, 1000
@@ -257,7 +281,7 @@ func TestCacheCoalescesQueries(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			for i := range each {
-				if _, err := auth.Verify(ctx, secrets[(w+i)%len(secrets)]); err != nil {
+				if _, err := mw.Verify(ctx, secrets[(w+i)%len(secrets)]); err != nil {
 					failures.Add(1)
 				}
 			}
@@ -269,7 +293,72 @@ func TestCacheCoalescesQueries(t *testing.T) {
 	elapsed := time.Since(began)
 	assert.Zero(t, failures.Load())
 	queries := counter.n.Load()
-	t.Logf("%d verifications in %v: %d database queries; cache %+v", workers*each, elapsed, queries, cache.Stats())
+	t.Logf("%d verifications in %v: %d database queries; cache %+v", workers*each, elapsed, queries, c.Stats())
 	assert.LessOrEqual(t, queries, int64(len(secrets)), "at most one query per key")
-	assert.LessOrEqual(t, cache.Stats().StoreCalls, uint64(len(secrets)))
+	assert.LessOrEqual(t, c.Stats().StoreCalls, uint64(len(secrets)))
+}
+
+// TestDecoratorAnswersTheSame: pgstore, and a cache over pgstore, each
+// wrapped in a plain apikey.KeyStoreFunc, answer every kind of key with
+// the status they answer unwrapped: nothing is learned from a store's
+// type.
+func TestDecoratorAnswersTheSame(t *testing.T) {
+	ctx := context.Background()
+	keys := testKeys(nil)
+	s, _, _ := newStore(t, keys)
+	_, valid, err := s.Create(ctx, apikey.KeySpec{Name: "valid", Scopes: []apikey.Scope{"read", "write"}})
+	require.NoError(t, err)
+	_, readOnly, err := s.Create(ctx, apikey.KeySpec{Name: "read only", Scopes: []apikey.Scope{"read"}})
+	require.NoError(t, err)
+	rk, revoked, err := s.Create(ctx, apikey.KeySpec{Name: "revoked", Scopes: []apikey.Scope{"read", "write"}})
+	require.NoError(t, err)
+	require.NoError(t, s.Revoke(ctx, rk.ID))
+	unknown, err := keys.NewKey(apikey.KeySpec{Name: "never stored"})
+	require.NoError(t, err)
+
+	keyCases := []struct {
+		name, method string
+		secret       apikey.Secret
+		want         int
+	}{
+		{"valid", http.MethodGet, valid, http.StatusOK},
+		{"valid write", http.MethodPost, valid, http.StatusOK},
+		{"unknown", http.MethodGet, unknown.Secret, http.StatusUnauthorized},
+		{"revoked", http.MethodGet, revoked, http.StatusUnauthorized},
+		{"wrong scope", http.MethodPost, readOnly, http.StatusForbidden},
+	}
+	stores := []struct {
+		name  string
+		store apikey.KeyStore
+	}{
+		{"pgstore", s},
+		{"cache over pgstore", newCache(t, s, cache.Config{TTL: time.Minute})},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			var calls atomic.Int64
+			wrapped := apikey.KeyStoreFunc(func(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+				calls.Add(1)
+				return st.store.Lookup(ctx, d)
+			})
+			bare, decorated := newMiddleware(t, keys, st.store), newMiddleware(t, keys, wrapped)
+			for _, kc := range keyCases {
+				t.Run(kc.name, func(t *testing.T) {
+					assert.Equal(t, kc.want, serve(bare, kc.method, kc.secret.Reveal()), "unwrapped")
+					assert.Equal(t, kc.want, serve(decorated, kc.method, kc.secret.Reveal()), "wrapped in a KeyStoreFunc")
+				})
+			}
+			assert.EqualValues(t, len(keyCases), calls.Load(), "every request went through the decorator")
+		})
+	}
+}
+
+// serve sends one request with the secret through mw and returns the
+// status.
+func serve(mw *apikey.Middleware, method, secret string) int {
+	r := httptest.NewRequest(method, "/v1/things", nil)
+	r.Header.Set("Authorization", "Bearer "+secret)
+	w := httptest.NewRecorder()
+	mw.Handler(okHandler).ServeHTTP(w, r)
+	return w.Code
 }

@@ -42,109 +42,131 @@ func ParseInvalidation(payload string) (Invalidation, error) {
 // String returns the notification payload.
 func (inv Invalidation) String() string { return payload(inv.KeyID, inv.Digest[:]) }
 
-// ListenOption configures Listen.
-type ListenOption func(*listenOptions)
-
-type listenOptions struct {
-	onListening  func()
-	onReconnect  func()
-	onError      func(error)
-	minBackoff   time.Duration
-	maxBackoff   time.Duration
-	healthCheck  time.Duration
-	dialDeadline time.Duration
+// ListenConfig configures Listen. OnInvalidate is required; every other
+// field's zero value means its documented default. The functions run on
+// Listen's goroutine, one at a time, so they need no locking between them;
+// keep them fast, as notifications wait while they run.
+type ListenConfig struct {
+	// OnInvalidate is called for each invalidation, in the order the
+	// database delivered them. Required.
+	OnInvalidate func(Invalidation)
+	// OnReconnect is called each time Listen is listening again after a
+	// gap: after a lost connection, or when its first attempt to connect
+	// failed. Notifications published during the gap are lost, so it
+	// should purge whatever the invalidations keep fresh (a cache's
+	// Purge). It is called after LISTEN is in effect, so nothing published
+	// afterwards is missed. Default nil.
+	OnReconnect func()
+	// OnListening is called each time LISTEN takes effect, the first time
+	// included: from then on, every invalidation committed is delivered. A
+	// server can use it to report itself ready only once its invalidation
+	// feed is up. Default nil.
+	OnListening func()
+	// OnError receives every error Listen recovers from: a failed or lost
+	// connection, a malformed payload (wrapping apikey.ErrInvalid). Use it
+	// to log; Listen retries by itself. The errors never contain secrets.
+	// Default nil: not reported.
+	OnError func(error)
+	// MinBackoff is the wait before the first attempt to reconnect after a
+	// failure; each further failure doubles it, up to MaxBackoff, and each
+	// wait is drawn at random from the upper half of its value (jitter).
+	// Default 50 ms.
+	MinBackoff time.Duration
+	// MaxBackoff is the longest wait between attempts to reconnect.
+	// Default 5 s, or MinBackoff when that is longer.
+	MaxBackoff time.Duration
+	// HealthCheck is how long the listening connection may stay idle
+	// before Listen pings the server to find out whether it is still
+	// there. Default 30 s.
+	HealthCheck time.Duration
 }
 
-// OnReconnect sets a function that Listen calls each time it is listening
-// again after a gap: after a lost connection, or when its first attempt to
-// connect failed. Notifications published during the gap are lost, so the
-// function should purge whatever the invalidations keep fresh (a cache's
-// Purge). Listen calls it after LISTEN is in effect, so nothing published
-// afterwards is missed.
-func OnReconnect(fn func()) ListenOption { return func(o *listenOptions) { o.onReconnect = fn } }
+// The defaults of ListenConfig.
+const (
+	defaultMinBackoff  = 50 * time.Millisecond
+	defaultMaxBackoff  = 5 * time.Second
+	defaultHealthCheck = 30 * time.Second
+	// dialTimeout bounds each attempt to connect and LISTEN, and each ping.
+	dialTimeout = 10 * time.Second
+)
 
-// OnListening sets a function that Listen calls each time LISTEN takes
-// effect, the first time included: from then on, every invalidation
-// committed is delivered. A server can use it to report itself ready only
-// once its invalidation feed is up.
-func OnListening(fn func()) ListenOption { return func(o *listenOptions) { o.onListening = fn } }
-
-// OnListenError sets a function that receives every error Listen recovers
-// from: a failed or lost connection, a malformed payload. Use it to log;
-// Listen retries by itself. The errors never contain secrets.
-func OnListenError(fn func(error)) ListenOption { return func(o *listenOptions) { o.onError = fn } }
-
-// ListenBackoff sets how long Listen waits between attempts to reconnect:
-// first after the first failure, doubling up to limit, each wait drawn at
-// random from its upper half (jitter). Default 50 ms doubling to 5 s.
-func ListenBackoff(first, limit time.Duration) ListenOption {
-	return func(o *listenOptions) { o.minBackoff, o.maxBackoff = first, limit }
-}
-
-// ListenHealthCheck sets how long the listening connection may stay idle
-// before Listen pings the server to find out whether it is still there.
-// Default 30 s; 0 disables the pings.
-func ListenHealthCheck(d time.Duration) ListenOption {
-	return func(o *listenOptions) { o.healthCheck = d }
+// withDefaults checks cfg and fills in the defaults. Its error wraps
+// apikey.ErrInvalid and names the field to change.
+func (cfg ListenConfig) withDefaults() (ListenConfig, error) {
+	if cfg.OnInvalidate == nil {
+		return cfg, fmt.Errorf("pgstore: Listen: %w: ListenConfig.OnInvalidate is nil: give the function that receives the invalidations", apikey.ErrInvalid)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"MinBackoff", cfg.MinBackoff}, {"MaxBackoff", cfg.MaxBackoff}, {"HealthCheck", cfg.HealthCheck}} {
+		if d.v < 0 {
+			return cfg, fmt.Errorf("pgstore: Listen: %w: ListenConfig.%s is negative", apikey.ErrInvalid, d.name)
+		}
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = defaultMinBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = max(defaultMaxBackoff, cfg.MinBackoff)
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		return cfg, fmt.Errorf("pgstore: Listen: %w: ListenConfig.MaxBackoff %v is shorter than MinBackoff %v", apikey.ErrInvalid, cfg.MaxBackoff, cfg.MinBackoff)
+	}
+	if cfg.HealthCheck == 0 {
+		cfg.HealthCheck = defaultHealthCheck
+	}
+	return cfg, nil
 }
 
 // Listen receives the invalidations published by every Store on the same
 // database, through a dedicated connection made with the pool's
 // configuration (it does not take a connection from the pool), and calls
-// fn for each, one at a time, in the order the database delivered them.
+// cfg.OnInvalidate for each.
 //
-// When the connection fails, Listen reconnects with exponential backoff and
-// jitter (see ListenBackoff), then calls the OnReconnect function. The
-// options' functions run on Listen's goroutine, like fn. It
-// returns only when ctx is done, with ctx's error; it starts no goroutine
-// that outlives it. Run it in a goroutine of its own:
+// When the connection fails, Listen reconnects with exponential backoff
+// and jitter (ListenConfig.MinBackoff, MaxBackoff), then calls
+// cfg.OnReconnect. It returns only when ctx is done, with ctx's error, or
+// at once with an error wrapping apikey.ErrInvalid when cfg is invalid (a
+// nil OnInvalidate); it starts no goroutine that outlives it. Run it in a
+// goroutine of its own; with a cache (package
+// github.com/keygate/apikey/cache):
 //
-//	go store.Listen(ctx, func(inv pgstore.Invalidation) {
-//		cache.Invalidate(inv.Digest)
-//		cache.InvalidateKey(inv.KeyID)
-//	}, pgstore.OnReconnect(cache.Purge))
-func (s *Store) Listen(ctx context.Context, fn func(Invalidation), opts ...ListenOption) error {
-	if fn == nil {
-		panic("pgstore: Listen: nil fn")
+//	go store.Listen(ctx, pgstore.ListenConfig{
+//		OnInvalidate: func(inv pgstore.Invalidation) {
+//			c.Invalidate(inv.Digest)
+//			c.InvalidateKey(inv.KeyID)
+//		},
+//		OnReconnect: c.Purge,
+//	})
+func (s *Store) Listen(ctx context.Context, cfg ListenConfig) error {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
 	}
-	o := listenOptions{
-		minBackoff:   50 * time.Millisecond,
-		maxBackoff:   5 * time.Second,
-		healthCheck:  30 * time.Second,
-		dialDeadline: 10 * time.Second,
-	}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.minBackoff <= 0 {
-		o.minBackoff = time.Millisecond
-	}
-	if o.maxBackoff < o.minBackoff {
-		o.maxBackoff = o.minBackoff
-	}
-	backoff := o.minBackoff
+	backoff := cfg.MinBackoff
 	gap := false // true once an attempt failed or a connection was lost
 	for {
 		listening := func() {
-			if gap && o.onReconnect != nil {
-				o.onReconnect()
+			if gap && cfg.OnReconnect != nil {
+				cfg.OnReconnect()
 			}
-			if o.onListening != nil {
-				o.onListening()
+			if cfg.OnListening != nil {
+				cfg.OnListening()
 			}
 			gap = false
-			backoff = o.minBackoff
+			backoff = cfg.MinBackoff
 		}
-		err := s.listenOnce(ctx, fn, &o, listening)
+		err := s.listenOnce(ctx, &cfg, listening)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		gap = true
-		if o.onError != nil {
-			o.onError(err)
+		if cfg.OnError != nil {
+			cfg.OnError(err)
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(2*backoff, o.maxBackoff)
+		backoff = min(2*backoff, cfg.MaxBackoff)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -158,8 +180,8 @@ func (s *Store) Listen(ctx context.Context, fn func(Invalidation), opts ...Liste
 // listenOnce connects, listens and delivers notifications until the
 // connection fails or ctx is done. It calls listening once LISTEN is in
 // effect.
-func (s *Store) listenOnce(ctx context.Context, fn func(Invalidation), o *listenOptions, listening func()) error {
-	dialCtx, cancel := context.WithTimeout(ctx, o.dialDeadline)
+func (s *Store) listenOnce(ctx context.Context, cfg *ListenConfig, listening func()) error {
+	dialCtx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(dialCtx, s.pool.Config().ConnConfig)
 	if err != nil {
@@ -177,10 +199,7 @@ func (s *Store) listenOnce(ctx context.Context, fn func(Invalidation), o *listen
 	listening()
 
 	for {
-		waitCtx, cancel := ctx, context.CancelFunc(func() {})
-		if o.healthCheck > 0 {
-			waitCtx, cancel = context.WithTimeout(ctx, o.healthCheck)
-		}
+		waitCtx, cancel := context.WithTimeout(ctx, cfg.HealthCheck)
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		switch {
@@ -188,7 +207,7 @@ func (s *Store) listenOnce(ctx context.Context, fn func(Invalidation), o *listen
 			return ctx.Err()
 		case err != nil && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
 			// Idle for a while: make sure the server is still there.
-			pingCtx, cancel := context.WithTimeout(ctx, o.dialDeadline)
+			pingCtx, cancel := context.WithTimeout(ctx, dialTimeout)
 			err = conn.Ping(pingCtx)
 			cancel()
 			if err != nil && ctx.Err() == nil {
@@ -199,12 +218,12 @@ func (s *Store) listenOnce(ctx context.Context, fn func(Invalidation), o *listen
 		case n.Channel == Channel:
 			inv, err := ParseInvalidation(n.Payload)
 			if err != nil {
-				if o.onError != nil {
-					o.onError(err)
+				if cfg.OnError != nil {
+					cfg.OnError(err)
 				}
 				continue
 			}
-			fn(inv)
+			cfg.OnInvalidate(inv)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,8 +17,7 @@ import (
 )
 
 func TestParseInvalidation(t *testing.T) {
-	var h apikey.Hasher
-	d := h.Digest("kg_live_x")
+	d := testKeys(nil).Digest("kg_live_x")
 	tests := []struct {
 		name    string
 		payload string
@@ -50,10 +50,10 @@ func TestParseInvalidation(t *testing.T) {
 // listener on another pool within a second, for each kind of change.
 func TestListenAcrossReplicas(t *testing.T) {
 	ctx := context.Background()
-	a, dsn := newStore(t, apikey.StoreConfig{})
-	b := replica(t, dsn, apikey.StoreConfig{})
-	l := startListener(t, b, nil)
-	var h apikey.Hasher
+	keys := testKeys(nil)
+	a, _, dsn := newStore(t, keys)
+	b := replica(t, dsn, keys)
+	l := startListener(t, b, pgstore.ListenConfig{})
 
 	k, secret, err := a.Create(ctx, apikey.KeySpec{Name: "revoked"})
 	require.NoError(t, err)
@@ -61,32 +61,32 @@ func TestListenAcrossReplicas(t *testing.T) {
 	require.NoError(t, a.Revoke(ctx, k.ID))
 	inv := l.next(t, k.ID, time.Second)
 	t.Logf("revoke → invalidation on another pool: %v", time.Since(start))
-	assert.Equal(t, h.Digest(secret.Reveal()), inv.Digest)
+	assert.Equal(t, keys.Digest(secret.Reveal()), inv.Digest)
 
 	r, rsecret, err := a.Create(ctx, apikey.KeySpec{Name: "rolled"})
 	require.NoError(t, err)
-	_, _, err = a.Roll(ctx, r.ID)
+	_, _, err = a.Roll(ctx, r.ID, apikey.DefaultGrace)
 	require.NoError(t, err)
 	inv = l.next(t, r.ID, time.Second)
-	assert.Equal(t, h.Digest(rsecret.Reveal()), inv.Digest, "the old key's digest")
+	assert.Equal(t, keys.Digest(rsecret.Reveal()), inv.Digest, "the old key's digest")
 
 	p, psecret, err := a.Create(ctx, apikey.KeySpec{Name: "rehashed"})
 	require.NoError(t, err)
 	pepper, err := apikey.NewPepper("p1", []byte("0123456789abcdef0123456789abcdef"))
 	require.NoError(t, err)
-	ph, err := apikey.NewHasher(pepper)
-	require.NoError(t, err)
-	require.NoError(t, a.Rehash(ctx, p.ID, ph.Digest(psecret.Reveal()), "p1"))
+	peppered := keys
+	peppered.Peppers = []apikey.Pepper{pepper}
+	require.NoError(t, a.Rehash(ctx, p.ID, peppered.Digest(psecret.Reveal()), "p1"))
 	got := map[apikey.Digest]bool{
 		l.next(t, p.ID, time.Second).Digest: true,
 		l.next(t, p.ID, time.Second).Digest: true,
 	}
-	assert.Equal(t, map[apikey.Digest]bool{h.Digest(psecret.Reveal()): true, ph.Digest(psecret.Reveal()): true}, got,
+	assert.Equal(t, map[apikey.Digest]bool{keys.Digest(psecret.Reveal()): true, peppered.Digest(psecret.Reveal()): true}, got,
 		"rehash invalidates the old and the new digest")
 
 	// A failed change publishes nothing: the notification is part of the
 	// transaction.
-	_, _, err = a.Roll(ctx, k.ID)
+	_, _, err = a.Roll(ctx, k.ID, apikey.DefaultGrace)
 	require.ErrorIs(t, err, apikey.ErrRevoked)
 	select {
 	case inv := <-l.C:
@@ -104,10 +104,10 @@ func TestListenSurvivesRestart(t *testing.T) {
 		t.Skip("needs the throwaway server: cannot restart " + pgtest.EnvDSN)
 	}
 	ctx := context.Background()
-	a, dsn := newStore(t, apikey.StoreConfig{})
-	b := replica(t, dsn, apikey.StoreConfig{})
+	a, _, dsn := newStore(t, testKeys(nil))
+	b := replica(t, dsn, testKeys(nil))
 	checkGoroutines := goroutines(t)
-	l := startListener(t, b, nil)
+	l := startListener(t, b, pgstore.ListenConfig{})
 
 	k1, _, err := a.Create(ctx, apikey.KeySpec{Name: "before"})
 	require.NoError(t, err)
@@ -142,19 +142,22 @@ func TestListenStopsWhileDisconnected(t *testing.T) {
 	// A port nothing listens on: every attempt fails.
 	pool := newPool(t, dsn, func(c *pgxpool.Config) { c.ConnConfig.Port = 1 })
 	checkGoroutines := goroutines(t)
-	bad := pgstore.New(pool, apikey.StoreConfig{})
+	bad := newStoreOn(t, pool, testKeys(nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	errs := make(chan error, 1)
 	failures := make(chan error, 100)
 	go func() {
-		errs <- bad.Listen(ctx, func(pgstore.Invalidation) {},
-			pgstore.ListenBackoff(10*time.Millisecond, 40*time.Millisecond),
-			pgstore.OnListenError(func(err error) {
+		errs <- bad.Listen(ctx, pgstore.ListenConfig{
+			OnInvalidate: func(pgstore.Invalidation) {},
+			MinBackoff:   10 * time.Millisecond,
+			MaxBackoff:   40 * time.Millisecond,
+			OnError: func(err error) {
 				select {
 				case failures <- err:
 				default:
 				}
-			}))
+			},
+		})
 	}()
 	for range 3 {
 		select {
@@ -178,19 +181,20 @@ func TestListenStopsWhileDisconnected(t *testing.T) {
 // and a malformed payload is reported and skipped.
 func TestListenIdleAndMalformed(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t, apikey.StoreConfig{})
+	s, pool, _ := newStore(t, testKeys(nil))
 	errs := make(chan error, 16)
-	l := startListener(t, s, nil,
-		pgstore.ListenHealthCheck(20*time.Millisecond),
-		pgstore.OnListenError(func(err error) {
+	l := startListener(t, s, pgstore.ListenConfig{
+		HealthCheck: 20 * time.Millisecond,
+		OnError: func(err error) {
 			select {
 			case errs <- err:
 			default:
 			}
-		}))
+		},
+	})
 	time.Sleep(150 * time.Millisecond) // several idle pings
 
-	_, err := s.Pool().Exec(ctx, `SELECT pg_notify($1, 'garbage')`, pgstore.Channel)
+	_, err := pool.Exec(ctx, `SELECT pg_notify($1, 'garbage')`, pgstore.Channel)
 	require.NoError(t, err)
 	select {
 	case err := <-errs:
@@ -204,4 +208,43 @@ func TestListenIdleAndMalformed(t *testing.T) {
 	l.next(t, k.ID, time.Second)
 	assert.Zero(t, l.reconnects.Load(), "the connection was kept")
 	assert.Empty(t, errs, "no connection errors")
+}
+
+// TestListenConfigErrors: a ListenConfig that cannot work is an error
+// wrapping apikey.ErrInvalid, returned at once (not a panic, not a retry
+// loop), naming the field to change.
+func TestListenConfigErrors(t *testing.T) {
+	// Listen checks its configuration before it connects: a pool on a port
+	// nothing listens on shows that no attempt is made.
+	pool, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/none?sslmode=disable")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s := newStoreOn(t, pool, testKeys(nil))
+	noop := func(pgstore.Invalidation) {}
+	tests := []struct {
+		name  string
+		cfg   pgstore.ListenConfig
+		field string
+	}{
+		{"nil OnInvalidate", pgstore.ListenConfig{OnReconnect: func() {}}, "OnInvalidate"},
+		{"zero config", pgstore.ListenConfig{}, "OnInvalidate"},
+		{"negative MinBackoff", pgstore.ListenConfig{OnInvalidate: noop, MinBackoff: -time.Millisecond}, "MinBackoff"},
+		{"negative MaxBackoff", pgstore.ListenConfig{OnInvalidate: noop, MaxBackoff: -time.Millisecond}, "MaxBackoff"},
+		{"negative HealthCheck", pgstore.ListenConfig{OnInvalidate: noop, HealthCheck: -time.Second}, "HealthCheck"},
+		{"MaxBackoff below MinBackoff", pgstore.ListenConfig{OnInvalidate: noop, MinBackoff: time.Second, MaxBackoff: time.Millisecond}, "MaxBackoff"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var errorsSeen atomic.Int64
+			tt.cfg.OnError = func(error) { errorsSeen.Add(1) }
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var err error
+			require.NotPanics(t, func() { err = s.Listen(ctx, tt.cfg) })
+			require.ErrorIs(t, err, apikey.ErrInvalid)
+			assert.NoError(t, ctx.Err(), "returned at once, not when ctx ended")
+			assert.Contains(t, err.Error(), "ListenConfig."+tt.field, "the error names the field to change")
+			assert.Zero(t, errorsSeen.Load(), "no connection was attempted")
+		})
+	}
 }

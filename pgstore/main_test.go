@@ -17,6 +17,7 @@ import (
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/pgstore"
 	"github.com/keygate/apikey/pgstore/internal/pgtest"
+	"github.com/keygate/apikey/storetest"
 )
 
 // TestMain starts one throwaway PostgreSQL server for the package (or uses
@@ -39,21 +40,36 @@ func newPool(t testing.TB, dsn string, tweak func(*pgxpool.Config)) *pgxpool.Poo
 	return pool
 }
 
-// newStore returns a migrated store on a fresh database, and the
+// testKeys returns the KeyConfig of the tests: the default format, the
+// scopes of the storetest suite, and clock (nil: time.Now).
+func testKeys(clock func() time.Time) apikey.KeyConfig {
+	return apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: storetest.Scopes, Clock: clock}
+}
+
+// newStoreOn returns a store on pool, not migrated.
+func newStoreOn(t testing.TB, pool *pgxpool.Pool, keys apikey.KeyConfig) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.New(pool, pgstore.Config{Keys: keys})
+	require.NoError(t, err)
+	return s
+}
+
+// newStore returns a migrated store on a fresh database, its pool, and the
 // database's DSN for more pools (more replicas).
-func newStore(t testing.TB, cfg apikey.StoreConfig) (*pgstore.Store, string) {
+func newStore(t testing.TB, keys apikey.KeyConfig) (*pgstore.Store, *pgxpool.Pool, string) {
 	t.Helper()
 	dsn := pgtest.Database(t)
-	s := pgstore.New(newPool(t, dsn, nil), cfg)
+	pool := newPool(t, dsn, nil)
+	s := newStoreOn(t, pool, keys)
 	require.NoError(t, s.Migrate(context.Background()))
-	return s, dsn
+	return s, pool, dsn
 }
 
 // replica returns another store on the database, through a pool of its
 // own, as another server process would have.
-func replica(t testing.TB, dsn string, cfg apikey.StoreConfig) *pgstore.Store {
+func replica(t testing.TB, dsn string, keys apikey.KeyConfig) *pgstore.Store {
 	t.Helper()
-	return pgstore.New(newPool(t, dsn, nil), cfg)
+	return newStoreOn(t, newPool(t, dsn, nil), keys)
 }
 
 // listener runs s.Listen until the test ends (or stop is called) and
@@ -66,7 +82,10 @@ type listener struct {
 	done       chan error
 }
 
-func startListener(t testing.TB, s *pgstore.Store, onInv func(pgstore.Invalidation), opts ...pgstore.ListenOption) *listener {
+// startListener runs s.Listen with cfg, whose functions it wraps to
+// observe the listener (cfg.OnInvalidate may be nil here), and waits until
+// it is listening.
+func startListener(t testing.TB, s *pgstore.Store, cfg pgstore.ListenConfig) *listener {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &listener{
@@ -75,22 +94,35 @@ func startListener(t testing.TB, s *pgstore.Store, onInv func(pgstore.Invalidati
 		stop:      cancel,
 		done:      make(chan error, 1),
 	}
-	opts = append([]pgstore.ListenOption{
-		pgstore.OnListening(func() { l.listening <- struct{}{} }),
-		pgstore.OnReconnect(func() { l.reconnects.Add(1) }),
-		pgstore.OnListenError(func(err error) { t.Logf("listener: %v", err) }),
-	}, opts...)
-	go func() {
-		l.done <- s.Listen(ctx, func(inv pgstore.Invalidation) {
-			if onInv != nil {
-				onInv(inv)
-			}
-			select {
-			case l.C <- inv:
-			default:
-			}
-		}, opts...)
-	}()
+	onInv, onListening, onReconnect, onError := cfg.OnInvalidate, cfg.OnListening, cfg.OnReconnect, cfg.OnError
+	cfg.OnInvalidate = func(inv pgstore.Invalidation) {
+		if onInv != nil {
+			onInv(inv)
+		}
+		select {
+		case l.C <- inv:
+		default:
+		}
+	}
+	cfg.OnListening = func() {
+		if onListening != nil {
+			onListening()
+		}
+		l.listening <- struct{}{}
+	}
+	cfg.OnReconnect = func() {
+		if onReconnect != nil {
+			onReconnect()
+		}
+		l.reconnects.Add(1)
+	}
+	cfg.OnError = func(err error) {
+		t.Logf("listener: %v", err)
+		if onError != nil {
+			onError(err)
+		}
+	}
+	go func() { l.done <- s.Listen(ctx, cfg) }()
 	t.Cleanup(func() { l.Stop(t) })
 	l.WaitListening(t)
 	return l
@@ -182,4 +214,21 @@ func countQueries(match string) (*queryCounter, func(*pgxpool.Config)) {
 // isStoreFailure reports whether err is what the middleware turns into 503.
 func isStoreFailure(err error) bool {
 	return err != nil && !errors.Is(err, apikey.ErrNotFound)
+}
+
+// usageTotals sums the recorded requests of every key, live and test
+// apart, as a quota would count them.
+func usageTotals(t testing.TB, s *pgstore.Store) (live, test uint64) {
+	t.Helper()
+	list, err := s.List(context.Background(), apikey.Filter{})
+	require.NoError(t, err)
+	for _, k := range list {
+		switch k.Environment {
+		case apikey.EnvLive:
+			live += k.Requests
+		case apikey.EnvTest:
+			test += k.Requests
+		}
+	}
+	return live, test
 }

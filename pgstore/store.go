@@ -21,30 +21,57 @@ import (
 )
 
 // Store is an apikey store backed by PostgreSQL. It implements
-// apikey.KeyStore, apikey.Manager, apikey.UsageStore, apikey.Rehasher and
-// apikey.Configured. It is safe for concurrent use; every method takes a
-// connection from the pool for the duration of one call.
+// apikey.KeyStore, apikey.Manager, apikey.UsageStore and apikey.Rehasher.
+// It is safe for concurrent use; every method takes a connection from the
+// pool for the duration of one call.
 type Store struct {
-	pool *pgxpool.Pool
-	cfg  apikey.StoreConfig
+	pool    *pgxpool.Pool
+	keys    apikey.KeyConfig
+	now     func() time.Time
+	timeout time.Duration
 }
+
+// Config configures a Store (New).
+type Config struct {
+	// Keys says how keys are made and checked: formats, peppers, scopes,
+	// clock. Give the middleware the same KeyConfig. Required.
+	Keys apikey.KeyConfig
+	// LookupTimeout bounds each Lookup, so that a slow or unreachable
+	// database costs a request at most this long (the middleware then
+	// answers 503). A store that blocks sets its own deadline: the
+	// middleware sets none. Default 2 s.
+	LookupTimeout time.Duration
+}
+
+// defaultLookupTimeout is the LookupTimeout of a Config that sets none.
+const defaultLookupTimeout = 2 * time.Second
 
 // New returns a Store that keeps its keys in pool's database and makes
-// them as cfg says (unset fields take their defaults). It neither connects
-// nor creates the schema: call Migrate once at start-up. The pool stays
-// the caller's to close.
-func New(pool *pgxpool.Pool, cfg apikey.StoreConfig) *Store {
+// them as cfg.Keys says. It neither connects nor creates the schema: call
+// Migrate once at start-up. The pool stays the caller's to close. Its
+// error wraps apikey.ErrInvalid and names the field to change.
+func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if pool == nil {
-		panic("pgstore: New: nil pool")
+		return nil, fmt.Errorf("pgstore: New: %w: pool is nil", apikey.ErrInvalid)
 	}
-	return &Store{pool: pool, cfg: cfg.WithDefaults()}
+	if err := cfg.Keys.Check(); err != nil {
+		return nil, fmt.Errorf("pgstore: New: Config.Keys: %w", err)
+	}
+	if cfg.LookupTimeout < 0 {
+		return nil, fmt.Errorf("pgstore: New: %w: Config.LookupTimeout is negative", apikey.ErrInvalid)
+	}
+	s := &Store{pool: pool, keys: cfg.Keys, now: cfg.Keys.Clock, timeout: cfg.LookupTimeout}
+	// The caller's slices are theirs to change later.
+	s.keys.Formats = slices.Clone(cfg.Keys.Formats)
+	s.keys.Peppers = slices.Clone(cfg.Keys.Peppers)
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.timeout == 0 {
+		s.timeout = defaultLookupTimeout
+	}
+	return s, nil
 }
-
-// Config returns the store's configuration, defaults applied.
-func (s *Store) Config() apikey.StoreConfig { return s.cfg }
-
-// Pool returns the pool the store uses.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // keyColumns are the columns scanKey reads, in its order.
 const keyColumns = `id, pepper_id, name, environment, scopes, owner, metadata, hint,
@@ -148,7 +175,7 @@ func scanKey(row pgx.Row, lead ...any) (*apikey.Key, error) {
 		return nil, err
 	}
 	var err error
-	if k.Environment, err = apikey.ParseEnvironment(env); err != nil {
+	if err = k.Environment.UnmarshalText([]byte(env)); err != nil {
 		return nil, fmt.Errorf("key %s: %w", k.ID, err)
 	}
 	if len(scopes) > 0 {
@@ -179,10 +206,14 @@ func scanKey(row pgx.Row, lead ...any) (*apikey.Key, error) {
 	return &k, nil
 }
 
-// Lookup returns the key whose secret has digest d: one indexed query. An
-// unknown digest yields apikey.ErrNotFound; any other failure is returned
-// wrapped, and the middleware treats it as a store failure (503).
+// Lookup returns the key whose secret has digest d: one indexed query,
+// bounded by Config.LookupTimeout. An unknown digest yields
+// apikey.ErrNotFound; any other failure (a timeout wraps
+// context.DeadlineExceeded) is returned wrapped, and the middleware treats
+// it as a store failure (503).
 func (s *Store) Lookup(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
 	k, err := scanKey(s.pool.QueryRow(ctx, sqlLookup, d[:]))
 	switch {
 	case err == nil:
@@ -194,14 +225,14 @@ func (s *Store) Lookup(ctx context.Context, d apikey.Digest) (*apikey.Key, error
 	}
 }
 
-// Create makes a new key from spec with the store's StoreConfig, stores its
+// Create makes a new key from spec with apikey.KeyConfig.NewKey, stores its
 // record and digest, and returns the key and its secret, which is never
 // available again.
 func (s *Store) Create(ctx context.Context, spec apikey.KeySpec) (*apikey.Key, apikey.Secret, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, apikey.Secret{}, err
 	}
-	is, err := s.cfg.Issue(spec)
+	is, err := s.keys.NewKey(spec)
 	if err != nil {
 		return nil, apikey.Secret{}, fmt.Errorf("pgstore: create key: %w", err)
 	}
@@ -259,7 +290,9 @@ func (s *Store) Get(ctx context.Context, id string) (*apikey.Key, error) {
 }
 
 // where returns the SQL condition and arguments that select the keys
-// matching f at now.
+// matching f at now: apikey.Filter.Match in SQL, its state condition
+// apikey.Key.State's rule. now is at microsecond precision, as the stored
+// times are, so "expires_at <= now" is exactly "!now.Before(ExpiresAt)".
 func where(f apikey.Filter, now time.Time) (string, []any) {
 	var (
 		conds []string
@@ -275,13 +308,20 @@ func where(f apikey.Filter, now time.Time) (string, []any) {
 	if f.Owner != "" {
 		conds = append(conds, "owner = "+arg(f.Owner))
 	}
+	// Key.State: revoked wins; past its expiry a key that was rolled is
+	// rolled, any other expired; otherwise it is active.
 	switch f.State {
+	case 0: // any
 	case apikey.StateActive:
 		conds = append(conds, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(now)+")")
 	case apikey.StateRevoked:
 		conds = append(conds, "revoked_at IS NOT NULL")
 	case apikey.StateExpired:
-		conds = append(conds, "revoked_at IS NULL AND expires_at <= "+arg(now))
+		conds = append(conds, "revoked_at IS NULL AND expires_at <= "+arg(now)+" AND COALESCE(rolled_to, '') = ''")
+	case apikey.StateRolled:
+		conds = append(conds, "revoked_at IS NULL AND expires_at <= "+arg(now)+" AND COALESCE(rolled_to, '') <> ''")
+	default: // no key is in a state Key.State never returns
+		conds = append(conds, "FALSE")
 	}
 	if len(conds) == 0 {
 		return "TRUE", nil
@@ -291,7 +331,7 @@ func where(f apikey.Filter, now time.Time) (string, []any) {
 
 // List returns the keys matching the filter, oldest first (ties by ID).
 func (s *Store) List(ctx context.Context, f apikey.Filter) ([]*apikey.Key, error) {
-	cond, args := where(f, pgTime(s.cfg.Clock.Now()))
+	cond, args := where(f, pgTime(s.now()))
 	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM apikey_keys WHERE `+cond+
 		` ORDER BY created_at, id`, args...)
 	if err != nil {
@@ -312,26 +352,11 @@ func (s *Store) List(ctx context.Context, f apikey.Filter) ([]*apikey.Key, error
 	return out, nil
 }
 
-// Totals sums the recorded usage of the keys matching the filter, live and
-// test apart (test keys never count toward a quota).
-func (s *Store) Totals(ctx context.Context, f apikey.Filter) (apikey.UsageTotals, error) {
-	cond, args := where(f, pgTime(s.cfg.Clock.Now()))
-	var live, test int64
-	err := s.pool.QueryRow(ctx, `SELECT
-		COALESCE(sum(requests) FILTER (WHERE environment = 'live'), 0)::bigint,
-		COALESCE(sum(requests) FILTER (WHERE environment = 'test'), 0)::bigint
-		FROM apikey_keys WHERE `+cond, args...).Scan(&live, &test)
-	if err != nil {
-		return apikey.UsageTotals{}, fmt.Errorf("pgstore: totals: %w", err)
-	}
-	return apikey.UsageTotals{Live: uint64(live), Test: uint64(test)}, nil
-}
-
 // Revoke revokes the key at once and for ever, and publishes an
 // invalidation in the same transaction. Revoking a revoked key is not an
 // error, keeps the first revocation time and publishes again.
 func (s *Store) Revoke(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, sqlRevoke, id, pgTime(s.cfg.Clock.Now()))
+	tag, err := s.pool.Exec(ctx, sqlRevoke, id, pgTime(s.now()))
 	if err != nil {
 		return fmt.Errorf("pgstore: revoke %q: %w", id, err)
 	}
@@ -341,22 +366,20 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 	return nil
 }
 
-// Roll makes a successor with a new secret that inherits the name, scopes,
-// owner, metadata and expiry, and retires the old key at now + grace
-// (never past its own expiry). It is one transaction that locks the old
-// key's row, so of two concurrent rolls of one key exactly one succeeds and
-// the other fails with apikey.ErrAlreadyRolled. It publishes an
-// invalidation for the old key.
-func (s *Store) Roll(ctx context.Context, id string, opts ...apikey.RollOption) (*apikey.Key, apikey.Secret, error) {
-	grace, err := apikey.RollGrace(opts...)
-	if err != nil {
-		return nil, apikey.Secret{}, fmt.Errorf("pgstore: roll %q: %w", id, err)
-	}
+// Roll replaces the key with a successor made by
+// apikey.KeyConfig.Successor, which says which keys can be rolled: the
+// successor has a new secret and inherits the name, scopes, owner, metadata
+// and expiry; the old key keeps working until now + grace (never past its
+// own expiry; apikey.DefaultGrace is 24 h, 0 retires it at once). It is one
+// transaction that locks the old key's row, so of two concurrent rolls of
+// one key exactly one succeeds and the other fails with
+// apikey.ErrAlreadyRolled. It publishes an invalidation for the old key.
+func (s *Store) Roll(ctx context.Context, id string, grace time.Duration) (*apikey.Key, apikey.Secret, error) {
 	var (
 		is      apikey.Issued
-		refusal error // the key cannot be rolled: revoked, expired, rolled
+		refusal error // the key cannot be rolled: revoked, expired, rolled, bad grace
 	)
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var oldDigest []byte
 		old, err := scanKey(tx.QueryRow(ctx, sqlRollLock, id), &oldDigest)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -365,19 +388,20 @@ func (s *Store) Roll(ctx context.Context, id string, opts ...apikey.RollOption) 
 		if err != nil {
 			return err
 		}
-		var retire time.Time
-		is, retire, refusal = s.cfg.Successor(old, grace)
+		var retired *apikey.Key
+		is, retired, refusal = s.keys.Successor(old, grace)
 		if refusal != nil {
 			return refusal
 		}
 		normalize(is.Key)
+		normalize(retired)
 		args, err := insertArgs(is.Digest, is.Key)
 		if err != nil {
 			return err
 		}
 		b := &pgx.Batch{}
 		b.Queue(sqlInsert, args...)
-		b.Queue(sqlRollRetire, id, is.Key.ID, pgTime(retire))
+		b.Queue(sqlRollRetire, id, nullText(retired.RolledTo), nullTime(retired.ExpiresAt))
 		b.Queue(sqlNotify, payload(id, oldDigest))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return insertError(err)
@@ -486,5 +510,4 @@ var (
 	_ apikey.Manager    = (*Store)(nil)
 	_ apikey.UsageStore = (*Store)(nil)
 	_ apikey.Rehasher   = (*Store)(nil)
-	_ apikey.Configured = (*Store)(nil)
 )

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -19,20 +21,20 @@ import (
 )
 
 func TestContract(t *testing.T) {
-	storetest.Run(t, func(t *testing.T, cfg apikey.StoreConfig) storetest.Store {
-		s, _ := newStore(t, cfg)
+	storetest.Run(t, func(t *testing.T, keys apikey.KeyConfig) apikey.KeyStore {
+		s, _, _ := newStore(t, keys)
 		return s
 	})
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t, apikey.StoreConfig{}) // migrated once
+	s, pool, _ := newStore(t, testKeys(nil)) // migrated once
 	require.NoError(t, s.Migrate(ctx), "twice is a no-op")
 	require.NoError(t, s.Migrate(ctx), "three times too")
 
 	var versions []int
-	rows, err := s.Pool().Query(ctx, `SELECT version FROM apikey_schema_migrations ORDER BY version`)
+	rows, err := pool.Query(ctx, `SELECT version FROM apikey_schema_migrations ORDER BY version`)
 	require.NoError(t, err)
 	for rows.Next() {
 		var v int
@@ -56,7 +58,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	const replicas = 4
 	stores := make([]*pgstore.Store, replicas)
 	for i := range stores {
-		stores[i] = replica(t, dsn, apikey.StoreConfig{})
+		stores[i] = replica(t, dsn, testKeys(nil))
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, replicas)
@@ -73,7 +75,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		assert.NoError(t, err, "replica %d", i)
 	}
 	var n, latest int
-	require.NoError(t, stores[0].Pool().QueryRow(ctx,
+	require.NoError(t, newPool(t, dsn, nil).QueryRow(ctx,
 		`SELECT count(*), max(version) FROM apikey_schema_migrations`).Scan(&n, &latest))
 	assert.Equal(t, pgstore.SchemaVersion(), n)
 	assert.Equal(t, pgstore.SchemaVersion(), latest)
@@ -81,8 +83,8 @@ func TestMigrateConcurrently(t *testing.T) {
 
 func TestConcurrentRollOneWins(t *testing.T) {
 	ctx := context.Background()
-	s, dsn := newStore(t, apikey.StoreConfig{})
-	other := replica(t, dsn, apikey.StoreConfig{})
+	s, _, dsn := newStore(t, testKeys(nil))
+	other := replica(t, dsn, testKeys(nil))
 	k, _, err := s.Create(ctx, apikey.KeySpec{Name: "contested"})
 	require.NoError(t, err)
 
@@ -101,7 +103,7 @@ func TestConcurrentRollOneWins(t *testing.T) {
 		}
 		wg.Go(func() {
 			<-start
-			nk, _, err := st.Roll(ctx, k.ID, apikey.WithGrace(time.Hour))
+			nk, _, err := st.Roll(ctx, k.ID, time.Hour)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -130,7 +132,7 @@ func TestRecordUsageBatchIsOneStatement(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)
 	counter, tweak := countQueries("unnest(")
-	s := pgstore.New(newPool(t, dsn, tweak), apikey.StoreConfig{})
+	s := newStoreOn(t, newPool(t, dsn, tweak), testKeys(nil))
 	require.NoError(t, s.Migrate(ctx))
 
 	ids := createKeys(t, s, 1000)
@@ -166,10 +168,9 @@ func TestRecordUsageBatchIsOneStatement(t *testing.T) {
 		assert.Equal(t, tt.requests, k.Requests, tt.id)
 		assert.Equal(t, tt.lastUsed, k.LastUsedAt, tt.id)
 	}
-	totals, err := s.Totals(ctx, apikey.Filter{})
-	require.NoError(t, err)
-	assert.EqualValues(t, 1000*1001/2+3+7, totals.Live)
-	assert.Zero(t, totals.Test)
+	live, test := usageTotals(t, s)
+	assert.EqualValues(t, 1000*1001/2+3+7, live)
+	assert.Zero(t, test)
 }
 
 // createKeys makes n keys quickly and returns their IDs.
@@ -204,7 +205,7 @@ func TestTimesAreMicrosecondsUTC(t *testing.T) {
 	ctx := context.Background()
 	local := time.FixedZone("UTC+3", 3*3600)
 	now := time.Date(2026, 5, 6, 7, 8, 9, 123456789, local)
-	s, _ := newStore(t, apikey.StoreConfig{Clock: apikey.ClockFunc(func() time.Time { return now })})
+	s, _, _ := newStore(t, testKeys(func() time.Time { return now }))
 	k, _, err := s.Create(ctx, apikey.KeySpec{Name: "t", ExpiresAt: now.Add(time.Hour)})
 	require.NoError(t, err)
 	want := time.Date(2026, 5, 6, 4, 8, 9, 123456000, time.UTC)
@@ -217,13 +218,14 @@ func TestTimesAreMicrosecondsUTC(t *testing.T) {
 }
 
 func TestStoreFailuresAreNotNotFound(t *testing.T) {
-	s, dsn := newStore(t, apikey.StoreConfig{})
-	var h apikey.Hasher
-	d := h.Digest("kg_live_whatever")
+	keys := testKeys(nil)
+	s, _, dsn := newStore(t, keys)
+	d := keys.Digest("kg_live_whatever")
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
-	closed := replica(t, dsn, apikey.StoreConfig{})
-	closed.Pool().Close()
+	closedPool := newPool(t, dsn, nil)
+	closed := newStoreOn(t, closedPool, keys)
+	closedPool.Close()
 
 	tests := []struct {
 		name  string
@@ -247,9 +249,9 @@ func TestStoreFailuresAreNotNotFound(t *testing.T) {
 
 func TestAddAndDuplicates(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t, apikey.StoreConfig{})
-	var h apikey.Hasher
-	d := h.Digest("kg_live_imported")
+	keys := testKeys(nil)
+	s, _, _ := newStore(t, keys)
+	d := keys.Digest("kg_live_imported")
 	k := &apikey.Key{ID: "key_imported", Name: "imported", Environment: apikey.EnvLive, CreatedAt: storetest.Epoch}
 	require.NoError(t, s.Add(ctx, d, k))
 	got, err := s.Lookup(ctx, d)
@@ -258,23 +260,24 @@ func TestAddAndDuplicates(t *testing.T) {
 
 	assert.ErrorIs(t, s.Add(ctx, d, &apikey.Key{ID: "key_other", Name: "x", Environment: apikey.EnvLive, CreatedAt: storetest.Epoch}),
 		apikey.ErrInvalid, "digest taken")
-	assert.ErrorIs(t, s.Add(ctx, h.Digest("other"), k), apikey.ErrInvalid, "id taken")
-	assert.ErrorIs(t, s.Add(ctx, d, &apikey.Key{}), apikey.ErrInvalid, "no id")
+	assert.ErrorIs(t, s.Add(ctx, keys.Digest("other"), k), apikey.ErrInvalid, "id taken")
+	assert.ErrorIs(t, s.Add(ctx, keys.Digest("another"), &apikey.Key{}), apikey.ErrInvalid, "no id")
+	assert.ErrorIs(t, s.Add(ctx, keys.Digest("another"), nil), apikey.ErrInvalid, "no key")
 }
 
 func TestErrorsNeverContainSecrets(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newStore(t, apikey.StoreConfig{})
+	keys := testKeys(nil)
+	s, pool, _ := newStore(t, keys)
 	k, secret, err := s.Create(ctx, apikey.KeySpec{Name: "s"})
 	require.NoError(t, err)
-	other := pgstore.New(s.Pool(), apikey.StoreConfig{})
+	other := newStoreOn(t, pool, keys)
 	// A duplicate digest is the one failure that involves a secret's
 	// digest; neither the secret nor the digest appears in the error.
-	var h apikey.Hasher
-	err = other.Add(ctx, h.Digest(secret.Reveal()), &apikey.Key{ID: "key_dup", Name: "d", Environment: apikey.EnvLive, CreatedAt: storetest.Epoch})
-	require.Error(t, err)
+	err = other.Add(ctx, keys.Digest(secret.Reveal()), &apikey.Key{ID: "key_dup", Name: "d", Environment: apikey.EnvLive, CreatedAt: storetest.Epoch})
+	require.ErrorIs(t, err, apikey.ErrInvalid)
 	assert.NotContains(t, err.Error(), secret.Reveal())
-	assert.NotContains(t, err.Error(), h.Digest(secret.Reveal()).String())
+	assert.NotContains(t, err.Error(), keys.Digest(secret.Reveal()).String())
 	assert.NotContains(t, fmt.Sprintf("%v %+v", k, secret), secret.Reveal())
 }
 
@@ -282,11 +285,11 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 // at once, in opposite orders, neither deadlock nor lose counts.
 func TestRecordUsageConcurrentReplicas(t *testing.T) {
 	ctx := context.Background()
-	s, dsn := newStore(t, apikey.StoreConfig{})
+	s, _, dsn := newStore(t, testKeys(nil))
 	ids := createKeys(t, s, 200)
 	reversed := slices.Clone(ids)
 	slices.Reverse(reversed)
-	stores := []*pgstore.Store{s, replica(t, dsn, apikey.StoreConfig{}), replica(t, dsn, apikey.StoreConfig{})}
+	stores := []*pgstore.Store{s, replica(t, dsn, testKeys(nil)), replica(t, dsn, testKeys(nil))}
 	const rounds = 20
 	var wg sync.WaitGroup
 	errs := make(chan error, len(stores)*rounds)
@@ -310,7 +313,113 @@ func TestRecordUsageConcurrentReplicas(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
-	totals, err := s.Totals(ctx, apikey.Filter{})
+	live, _ := usageTotals(t, s)
+	assert.EqualValues(t, len(ids)*len(stores)*rounds, live)
+}
+
+func TestNewChecksConfig(t *testing.T) {
+	// The pool connects lazily: nothing here needs a server.
+	pool, err := pgxpool.New(context.Background(), "postgres://127.0.0.1:1/none?sslmode=disable")
 	require.NoError(t, err)
-	assert.EqualValues(t, len(ids)*len(stores)*rounds, totals.Live)
+	t.Cleanup(pool.Close)
+	keys := testKeys(nil)
+	tests := []struct {
+		name  string
+		pool  *pgxpool.Pool
+		cfg   pgstore.Config
+		field string // the error names it; "" for no error
+	}{
+		{"valid", pool, pgstore.Config{Keys: keys}, ""},
+		{"valid with a timeout", pool, pgstore.Config{Keys: keys, LookupTimeout: time.Second}, ""},
+		{"nil pool", nil, pgstore.Config{Keys: keys}, "pool"},
+		{"zero Keys", pool, pgstore.Config{}, "Config.Keys"},
+		{"nil format", pool, pgstore.Config{Keys: apikey.KeyConfig{Formats: []*apikey.Format{nil}}}, "Config.Keys"},
+		{"zero pepper", pool, pgstore.Config{Keys: apikey.KeyConfig{Formats: keys.Formats, Peppers: []apikey.Pepper{{}}}}, "Config.Keys"},
+		{"negative LookupTimeout", pool, pgstore.Config{Keys: keys, LookupTimeout: -time.Second}, "Config.LookupTimeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := pgstore.New(tt.pool, tt.cfg)
+			if tt.field == "" {
+				require.NoError(t, err)
+				assert.NotNil(t, s)
+				return
+			}
+			require.ErrorIs(t, err, apikey.ErrInvalid)
+			assert.Contains(t, err.Error(), tt.field, "the error names the field to change")
+			assert.Nil(t, s)
+		})
+	}
+}
+
+// TestLookupTimeout: a Lookup that the database does not answer (its
+// table is locked by another transaction) ends at Config.LookupTimeout,
+// its default included, as a store failure wrapping
+// context.DeadlineExceeded, which the middleware answers with 503.
+func TestLookupTimeout(t *testing.T) {
+	tests := []struct {
+		name    string
+		timeout time.Duration // configured
+		want    time.Duration // at least this long
+	}{
+		{"configured", 100 * time.Millisecond, 100 * time.Millisecond},
+		{"default", 0, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			keys := testKeys(nil)
+			dsn := pgtest.Database(t)
+			pool := newPool(t, dsn, nil)
+			s, err := pgstore.New(pool, pgstore.Config{Keys: keys, LookupTimeout: tt.timeout})
+			require.NoError(t, err)
+			require.NoError(t, s.Migrate(ctx))
+			_, secret, err := s.Create(ctx, apikey.KeySpec{Name: "blocked", Scopes: []apikey.Scope{"read"}})
+			require.NoError(t, err)
+
+			tx, err := pool.Begin(ctx)
+			require.NoError(t, err)
+			defer func() { _ = tx.Rollback(ctx) }()
+			_, err = tx.Exec(ctx, `LOCK TABLE apikey_keys IN ACCESS EXCLUSIVE MODE`)
+			require.NoError(t, err)
+
+			start := time.Now()
+			_, err = s.Lookup(ctx, keys.Digest(secret.Reveal()))
+			elapsed := time.Since(start)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.True(t, isStoreFailure(err), "a store failure, not an unknown key: %v", err)
+			assert.GreaterOrEqual(t, elapsed, tt.want, "the lookup waited for its deadline")
+
+			if tt.timeout != 0 {
+				mw, err := apikey.New(apikey.Config{Keys: keys, Store: s})
+				require.NoError(t, err)
+				_, err = mw.Verify(ctx, secret.Reveal())
+				var ae apikey.AuthError
+				require.ErrorAs(t, err, &ae)
+				assert.Equal(t, apikey.ReasonStoreFailure, ae.Reason)
+				assert.Equal(t, http.StatusServiceUnavailable, ae.Reason.Status())
+				assert.ErrorIs(t, ae.Err, context.DeadlineExceeded)
+			}
+
+			require.NoError(t, tx.Rollback(ctx))
+			k, err := s.Lookup(ctx, keys.Digest(secret.Reveal()))
+			require.NoError(t, err, "the store answers again once the lock is gone")
+			assert.Equal(t, "blocked", k.Name)
+		})
+	}
+}
+
+// TestListUnknownState: a Filter state that Key.State never returns
+// matches no key, as apikey.Filter.Match says; it does not match all.
+func TestListUnknownState(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t, testKeys(nil))
+	_, _, err := s.Create(ctx, apikey.KeySpec{Name: "a"})
+	require.NoError(t, err)
+	all, err := s.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	none, err := s.List(ctx, apikey.Filter{State: apikey.StateRolled + 1})
+	require.NoError(t, err)
+	assert.Empty(t, none)
 }

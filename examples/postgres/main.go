@@ -30,7 +30,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/cache"
 	"github.com/keygate/apikey/pgstore"
+	"github.com/keygate/apikey/presets"
+	"github.com/keygate/apikey/usage"
 )
 
 func main() {
@@ -48,9 +51,10 @@ func main() {
 	}
 }
 
-// preset is the seed API this example reproduces: sk_ + 48 hex keys;
-// read, write and admin scopes (admin implies both).
-var preset = apikey.PresetStepsies
+// preset is the API this example reproduces, Stepsies: sk_ + 48 hex keys;
+// read, write and admin scopes (admin implies both); GET needs read, the
+// other methods write.
+var preset = presets.Stepsies
 
 func run(ctx context.Context, logger *slog.Logger, dsn string, addrs ...string) error {
 	if dsn == "" {
@@ -107,8 +111,8 @@ type replica struct {
 	logger    *slog.Logger
 	pool      *pgxpool.Pool
 	store     *pgstore.Store
-	cache     *apikey.Cache
-	usage     *apikey.UsageRecorder
+	cache     *cache.Cache
+	usage     *usage.Recorder
 	server    *http.Server
 	ln        net.Listener  // bound before the keys are printed
 	listening chan struct{} // closed when its invalidation feed is up
@@ -120,49 +124,77 @@ func newReplica(ctx, listenCtx context.Context, logger *slog.Logger, dsn, addr s
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	store := pgstore.New(pool, preset.StoreConfig())
+	r, err := setUp(ctx, listenCtx, logger, pool, addr)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// setUp builds a replica on pool; the caller closes the pool on error.
+func setUp(ctx, listenCtx context.Context, logger *slog.Logger, pool *pgxpool.Pool, addr string) (*replica, error) {
+	// One KeyConfig for the store and the middleware.
+	keys := preset.Keys()
+	store, err := pgstore.New(pool, pgstore.Config{Keys: keys})
+	if err != nil {
+		return nil, err
+	}
 	// Every replica migrates at start; an advisory lock serialises them
 	// and all but the first find nothing to do.
 	if err := store.Migrate(ctx); err != nil {
-		pool.Close()
+		return nil, err
+	}
+	c, err := cache.New(store, cache.Config{TTL: 30 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	rec, err := usage.New(store, usage.Config{Interval: 5 * time.Second, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	cfg := preset.Config(keys, c)
+	cfg.Logger, cfg.Usage = logger, rec
+	mw, err := apikey.New(cfg)
+	if err != nil {
+		_ = rec.Close()
 		return nil, err
 	}
 	r := &replica{
 		logger:    logger,
 		pool:      pool,
 		store:     store,
-		cache:     apikey.NewCache(store, apikey.CacheTTL(30*time.Second)),
-		usage:     apikey.NewUsageRecorder(store, apikey.FlushEvery(5*time.Second), apikey.UsageLogger(logger)),
+		cache:     c,
+		usage:     rec,
 		listening: make(chan struct{}),
 		listened:  make(chan struct{}),
 	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/stepsies", r.listStepsies)
+	mux.Handle("POST /v1/keys", mw.Require("admin")(http.HandlerFunc(r.createKey)))
+	mux.Handle("DELETE /v1/keys/{id}", mw.Require("admin")(http.HandlerFunc(r.revokeKey)))
+	r.server = &http.Server{Addr: addr, Handler: mw.Handler(mux), ReadHeaderTimeout: 5 * time.Second}
+	// Bind now, so that the curl lines printed at start work at once.
+	if r.ln, err = net.Listen("tcp", addr); err != nil {
+		_ = rec.Close()
+		return nil, err
+	}
+
 	var once sync.Once
 	go func() {
 		defer close(r.listened)
-		_ = store.Listen(listenCtx, func(inv pgstore.Invalidation) {
-			logger.Info("invalidation", "key_id", inv.KeyID)
-			r.cache.Invalidate(inv.Digest)
-			r.cache.InvalidateKey(inv.KeyID)
-		},
-			pgstore.OnListening(func() { once.Do(func() { close(r.listening) }) }),
+		_ = store.Listen(listenCtx, pgstore.ListenConfig{
+			OnInvalidate: func(inv pgstore.Invalidation) {
+				logger.Info("invalidation", "key_id", inv.KeyID)
+				c.Invalidate(inv.Digest)
+				c.InvalidateKey(inv.KeyID)
+			},
 			// Notifications sent while disconnected are lost: start afresh.
-			pgstore.OnReconnect(r.cache.Purge),
-			pgstore.OnListenError(func(err error) { logger.Warn("invalidation feed", "error", err) }),
-		)
+			OnReconnect: c.Purge,
+			OnListening: func() { once.Do(func() { close(r.listening) }) },
+			OnError:     func(err error) { logger.Warn("invalidation feed", "error", err) },
+		})
 	}()
-
-	auth := apikey.New(r.cache, append(preset.Options(),
-		apikey.WithLogger(logger), apikey.WithUsage(r.usage))...)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/stepsies", r.listStepsies)
-	mux.Handle("POST /v1/keys", auth.Require("admin")(http.HandlerFunc(r.createKey)))
-	mux.Handle("DELETE /v1/keys/{id}", auth.Require("admin")(http.HandlerFunc(r.revokeKey)))
-	r.server = &http.Server{Addr: addr, Handler: auth.Handler(mux), ReadHeaderTimeout: 5 * time.Second}
-	// Bind now, so that the curl lines printed at start work at once.
-	if r.ln, err = net.Listen("tcp", addr); err != nil {
-		pool.Close()
-		return nil, err
-	}
 	return r, nil
 }
 

@@ -48,8 +48,8 @@ type Config struct {
 	// request_id. Default "X-Request-Id".
 	RequestIDHeader string
 	// RequestID returns the id the request already has; it is used when
-	// safe (1 to 64 of [A-Za-z0-9._-]), else the middleware makes one,
-	// "req_" and 26 characters. chi: middleware.GetReqID(r.Context());
+	// safe (1 to 128 visible ASCII characters but " and \), else the
+	// middleware makes one, "req_" and 26 characters. chi: middleware.GetReqID(r.Context());
 	// echo: w.Header().Get(echo.HeaderXRequestID); a trusted proxy:
 	// r.Header.Get("X-Request-Id"). Default nil: always a new id.
 	RequestID func(w http.ResponseWriter, r *http.Request) string

@@ -52,6 +52,7 @@ func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 // world holds the same keys in our MemoryStore and in the map behind the
 // echo validator.
 type world struct {
+	keys  apikey.KeyConfig
 	store *apikey.MemoryStore
 	echo  map[[sha256.Size]byte]*echoKey
 	valid string // a key with the read scope, known to both
@@ -70,7 +71,8 @@ var (
 )
 
 // getWorld builds (once per size) a store of n keys with the read scope,
-// default format and hasher.
+// in the default format, digested with plain SHA-256 (no pepper), as the
+// echo validator does.
 func getWorld(tb testing.TB, n int) *world {
 	tb.Helper()
 	worldsMu.Lock()
@@ -79,10 +81,12 @@ func getWorld(tb testing.TB, n int) *world {
 		return w
 	}
 	ctx := context.Background()
-	w := &world{
-		store: apikey.NewMemoryStore(apikey.StoreConfig{}),
-		echo:  make(map[[sha256.Size]byte]*echoKey, n),
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	if err != nil {
+		tb.Fatal(err)
 	}
+	w := &world{keys: keys, store: store, echo: make(map[[sha256.Size]byte]*echoKey, n)}
 	for i := 0; i < n; i++ {
 		k, s, err := w.store.Create(ctx, apikey.KeySpec{Name: "Production Backend", Scopes: []apikey.Scope{"read"}})
 		if err != nil {
@@ -92,11 +96,12 @@ func getWorld(tb testing.TB, n int) *world {
 		w.echo[d] = &echoKey{digest: d, key: k}
 		w.valid = s.Reveal()
 	}
-	never, err := apikey.Generate(apikey.FormatDefault, apikey.EnvLive)
+	// Made, never stored.
+	never, err := keys.NewKey(apikey.KeySpec{Name: "never stored"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w.never = never.Reveal()
+	w.never = never.Secret.Reveal()
 	worlds[n] = w
 	return w
 }
@@ -149,8 +154,11 @@ type impl struct {
 	handler http.Handler
 }
 
-// impls builds the stacks over w, in the order benchstat shows them.
-func impls(w *world) []impl {
+// impls builds the stacks over w, in the order benchstat shows them. Ours
+// checks the method's scope (ReadWritePolicy: GET needs read), which the
+// echo validator does not; the request id is a new one for every request.
+func impls(tb testing.TB, w *world) []impl {
+	tb.Helper()
 	bare := echo.New()
 	bare.GET("/v1/ping", echoOK)
 
@@ -159,10 +167,14 @@ func impls(w *world) []impl {
 		Validator: echoValidator(w.echo),
 	}))
 
+	mw, err := apikey.New(apikey.Config{Keys: w.keys, Store: w.store, MethodPolicy: apikey.ReadWritePolicy()})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return []impl{
 		{"nethttp-bare", okHandler()},
 		{"nethttp-withvalue", withValue(&echoKey{})(okHandler())},
-		{"apikey", apikey.Middleware(w.store)(okHandler())},
+		{"apikey", mw.Handler(okHandler())},
 		{"echo-bare", bare},
 		{"echo-keyauth", keyauth},
 	}
@@ -182,7 +194,10 @@ func pingRequest(key string) *http.Request {
 // are checked.
 func TestPeerStacks(t *testing.T) {
 	w := getWorld(t, 100)
-	for _, im := range impls(w) {
+	if _, ok := w.echo[[sha256.Size]byte(w.keys.Digest(w.valid))]; !ok {
+		t.Fatal("the store's digest is not the echo validator's SHA-256")
+	}
+	for _, im := range impls(t, w) {
 		for _, c := range []struct {
 			path, key string
 			want      int
@@ -206,12 +221,12 @@ func TestPeerStacks(t *testing.T) {
 // stack, and an unknown key through the two that check keys.
 func BenchmarkPeer(b *testing.B) {
 	w := getWorld(b, worldKeys)
-	for _, im := range impls(w) {
+	for _, im := range impls(b, w) {
 		b.Run("path=valid/impl="+im.name, func(b *testing.B) {
 			serve(b, im.handler, pingRequest(w.valid), 200)
 		})
 	}
-	for _, im := range impls(w) {
+	for _, im := range impls(b, w) {
 		if !im.authenticated() {
 			continue
 		}
@@ -240,7 +255,7 @@ func serve(b *testing.B, h http.Handler, r *http.Request, want int) {
 // goroutines at once, each with its own request and writer.
 func BenchmarkPeerParallel(b *testing.B) {
 	w := getWorld(b, worldKeys)
-	for _, im := range impls(w) {
+	for _, im := range impls(b, w) {
 		b.Run("path=valid/impl="+im.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

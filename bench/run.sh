@@ -30,8 +30,12 @@
 # every request benchmark that ran after it. Together they are the same
 # benchmarks as
 #
-#   go test -run '^$' -bench 'Request|Require|ErrorStyle|Parse|Digest|MemoryStore|VerifyCached' -count $COUNT .
+#   go test -run '^$' -bench 'Request|Require|ErrorStyle|Parse|Digest|MemoryStore' -count $COUNT .
+#   go test -run '^$' -bench VerifyCached -count $COUNT ./cache
 #   (cd bench && go test -run '^$' -bench Peer -count $COUNT .)
+#
+# The cache benchmark (package cache) runs beside the root request
+# benchmarks in every round and its output goes to root.txt with theirs.
 set -euo pipefail
 
 bench=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +43,8 @@ root=$(dirname "$bench")
 results=$bench/results
 benchstat=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
-request_bench='Request|Require|ErrorStyle|Parse|Digest|VerifyCached'
+request_bench='Request|Require|ErrorStyle|Parse|Digest'
+cache_bench='VerifyCached'
 store_bench='MemoryStore'
 peer_bench='Peer'
 
@@ -57,6 +62,7 @@ short() {
 	local flags=(-run '^$' -count 1 -benchtime 100x)
 	stage "root benchmarks, once each"
 	(cd "$root" && go test "${flags[@]}" -bench "$request_bench|$store_bench" .) | tee "$out/root.txt"
+	(cd "$root" && go test "${flags[@]}" -bench "$cache_bench" ./cache) | tee -a "$out/root.txt"
 	stage "peer benchmarks, once each"
 	(cd "$bench" && go test "${flags[@]}" -bench "$peer_bench" .) | tee "$out/peer.txt"
 	stage "build, ratios and chart on that output (no target asserted)"
@@ -90,6 +96,7 @@ measure() {
 	local bin=$tmp
 	stage "compiling the test binaries"
 	(cd "$root" && go test -c -o "$bin/root.test" .)
+	(cd "$root" && go test -c -o "$bin/cache.test" ./cache)
 	(cd "$bench" && go test -c -o "$bin/peer.test" .)
 	local tflags=(-test.run '^$' -test.benchtime "$BENCHTIME")
 
@@ -98,6 +105,9 @@ measure() {
 	for round in $(seq "$COUNT"); do
 		stage "round $round of $COUNT: root request benchmarks (-bench '$request_bench')"
 		(cd "$root" && "$bin/root.test" "${tflags[@]}" -test.bench "$request_bench" -test.count 1) | tee -a "$results/root.txt"
+		if [ -x "$bin/cache.test" ]; then # absent while package cache has no tests
+			(cd "$root/cache" && "$bin/cache.test" "${tflags[@]}" -test.bench "$cache_bench" -test.count 1) | tee -a "$results/root.txt"
+		fi
 		stage "round $round of $COUNT: peer benchmarks (bench module, -bench '$peer_bench')"
 		(cd "$bench" && "$bin/peer.test" "${tflags[@]}" -test.bench "$peer_bench" -test.count 1) | tee -a "$results/peer.txt"
 	done

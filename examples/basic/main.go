@@ -3,11 +3,11 @@
 //
 //	go run ./examples/basic [-addr 127.0.0.1:8080] [-style problem]
 //
-// At start it creates one key per scope and prints each once:
+// At start it creates one test key per scope and prints each once:
 //
-//	read key: sk_test_…
-//	write key: sk_test_…
-//	admin key: sk_test_…
+//	read key: kg_test_…
+//	write key: kg_test_…
+//	admin key: kg_test_…
 //
 // Routes (admin implies read and write):
 //
@@ -16,8 +16,11 @@
 //	DELETE /v1/stepsies/{id}      write
 //	GET    /v1/keys               admin: list keys, never secrets
 //	POST   /v1/keys               admin: create a key, its secret shown once
-//	POST   /v1/keys/{id}/roll     admin: roll a key (old one works 24 h)
+//	POST   /v1/keys/{id}/roll     admin: roll a key (the old one works 24 h more)
 //	DELETE /v1/keys/{id}          admin: revoke a key
+//
+// -style picks the shape of error bodies: problem (RFC 9457, the default),
+// flat, nested, nested-meta, nested-status or auth-error.
 package main
 
 import (
@@ -38,6 +41,7 @@ import (
 	"time"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/usage"
 )
 
 func main() {
@@ -49,27 +53,62 @@ func main() {
 	}
 }
 
-// scopes: admin implies read and write, as in the Stepsies API (seed 002).
-var scopes = apikey.MustDeclareScopes(map[apikey.Scope][]apikey.Scope{
-	"read": nil, "write": nil, "admin": {"read", "write"},
-})
+// styles are the values of -style, in the order -help lists them.
+var styles = []struct {
+	name  string
+	shape apikey.Shape
+}{
+	{"problem", apikey.ShapeProblem},
+	{"flat", apikey.ShapeFlat},
+	{"nested", apikey.ShapeNested},
+	{"nested-meta", apikey.ShapeNestedMeta},
+	{"nested-status", apikey.ShapeNestedStatus},
+	{"auth-error", apikey.ShapeAuthError},
+}
+
+func styleNames() string {
+	names := make([]string, len(styles))
+	for i, s := range styles {
+		names[i] = s.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// errorStyle returns the style -style names, with the default messages.
+func errorStyle(name string) (apikey.ErrorStyle, error) {
+	for _, s := range styles {
+		if s.name == name {
+			return apikey.NewErrorStyle(s.shape, apikey.Messages{})
+		}
+	}
+	return nil, fmt.Errorf("unknown -style %q; use one of %s", name, styleNames())
+}
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("basic", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
-	styleName := fs.String("style", "problem", "error style: "+strings.Join(apikey.StyleNames(), ", "))
+	styleName := fs.String("style", "problem", "error style: "+styleNames())
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	style, ok := apikey.StyleByName(*styleName)
-	if !ok {
-		return fmt.Errorf("unknown -style %q; use one of %s", *styleName, strings.Join(apikey.StyleNames(), ", "))
+	style, err := errorStyle(*styleName)
+	if err != nil {
+		return err
 	}
 
-	store := apikey.NewMemoryStore(apikey.StoreConfig{Format: apikey.FormatStairoids, Scopes: scopes})
-	usage := apikey.NewUsageRecorder(store, apikey.FlushEvery(5*time.Second))
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-
+	// admin implies read and write, as in the Stepsies API.
+	scopes, err := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+		"read": nil, "write": nil, "admin": {"read", "write"},
+	})
+	if err != nil {
+		return err
+	}
+	// One KeyConfig, given to the store and to the middleware alike.
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: scopes}
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	if err != nil {
+		return err
+	}
 	for _, sc := range []apikey.Scope{"read", "write", "admin"} {
 		_, secret, err := store.Create(ctx, apikey.KeySpec{
 			Name: "demo " + string(sc), Environment: apikey.EnvTest, Scopes: []apikey.Scope{sc},
@@ -80,8 +119,28 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "%s key: %s\n", sc, secret.Reveal())
 	}
 
+	rec, err := usage.New(store, usage.Config{Interval: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	mw, err := apikey.New(apikey.Config{
+		Keys:         keys,
+		Store:        store,
+		MethodPolicy: apikey.ReadWritePolicy(), // GET needs read; POST, DELETE need write
+		Style:        style,
+		Usage:        rec,
+		Logger:       slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	})
+	if err != nil {
+		_ = rec.Close()
+		return err
+	}
+	a := &app{keys: store, stepsies: map[string]stepsy{}}
+	srv := &http.Server{Handler: mw.Handler(a.routes(mw)), ReadHeaderTimeout: 10 * time.Second}
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
+		_ = rec.Close()
 		return err
 	}
 	base := "http://" + ln.Addr().String()
@@ -93,32 +152,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		"  curl -i %[1]s/v1/keys -H \"Authorization: Bearer $ADMIN_KEY\"\n"+
 		"  curl -i %[1]s/v1/stepsies   # 401\n", base)
 
-	auth := apikey.New(store,
-		apikey.WithStyle(style),
-		apikey.WithUsage(usage),
-		apikey.WithLogger(logger),
-	)
-	app := &app{store: store, stepsies: map[string]stepsy{}}
-	srv := &http.Server{Handler: auth.Handler(app.routes()), ReadHeaderTimeout: 10 * time.Second}
-
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		_ = usage.Close()
-		return err
+		return errors.Join(err, rec.Close())
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
 	// After the server stopped taking requests: deliver the last usage.
-	return errors.Join(err, usage.Close())
+	return errors.Join(err, rec.Close())
 }
 
 // app is the demo API: stepsies in memory, and key management.
 type app struct {
-	store *apikey.MemoryStore
+	keys apikey.Manager
 
 	mu       sync.Mutex
 	next     int
@@ -130,14 +180,14 @@ type stepsy struct {
 	Title string `json:"title"`
 }
 
-func (a *app) routes() http.Handler {
+func (a *app) routes(mw *apikey.Middleware) http.Handler {
 	mux := http.NewServeMux()
 	// The method policy (GET → read; POST, DELETE → write) guards these.
 	mux.HandleFunc("GET /v1/stepsies", a.listStepsies)
 	mux.HandleFunc("POST /v1/stepsies", a.createStepsy)
 	mux.HandleFunc("DELETE /v1/stepsies/{id}", a.deleteStepsy)
 	// Key management needs admin, whatever the method.
-	admin := apikey.Require("admin")
+	admin := mw.Require("admin")
 	mux.Handle("GET /v1/keys", admin(http.HandlerFunc(a.listKeys)))
 	mux.Handle("POST /v1/keys", admin(http.HandlerFunc(a.createKey)))
 	mux.Handle("POST /v1/keys/{id}/roll", admin(http.HandlerFunc(a.rollKey)))
@@ -155,7 +205,7 @@ func (a *app) listStepsies(w http.ResponseWriter, r *http.Request) {
 	a.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"data":        list,
-		"environment": key.Environment.String(), // test keys could get sandbox data
+		"environment": key.Environment, // test keys could get sandbox data
 		"key":         key.Name,
 	})
 }
@@ -189,36 +239,17 @@ func (a *app) deleteStepsy(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// keyView is what the API shows of a key: never a secret.
+// keyView is what the API shows of a key: its record, which never holds
+// the secret, and its state now.
 type keyView struct {
-	ID          string         `json:"id"`
-	Name        string         `json:"name"`
-	Environment string         `json:"environment"`
-	Scopes      []apikey.Scope `json:"scopes"`
-	Hint        string         `json:"hint"`
-	State       string         `json:"state"`
-	CreatedAt   time.Time      `json:"created_at"`
-	ExpiresAt   *time.Time     `json:"expires_at,omitempty"`
-	LastUsedAt  *time.Time     `json:"last_used_at,omitempty"`
-	Requests    uint64         `json:"requests"`
+	*apikey.Key
+	State string `json:"state"`
 }
 
-func view(k *apikey.Key) keyView {
-	v := keyView{
-		ID: k.ID, Name: k.Name, Environment: k.Environment.String(), Scopes: k.Scopes,
-		Hint: k.Hint, State: k.State(time.Now()).String(), CreatedAt: k.CreatedAt, Requests: k.Requests,
-	}
-	if !k.ExpiresAt.IsZero() {
-		v.ExpiresAt = &k.ExpiresAt
-	}
-	if !k.LastUsedAt.IsZero() {
-		v.LastUsedAt = &k.LastUsedAt
-	}
-	return v
-}
+func view(k *apikey.Key) keyView { return keyView{k, k.State(time.Now()).String()} }
 
 func (a *app) listKeys(w http.ResponseWriter, r *http.Request) {
-	keys, err := a.store.List(r.Context(), apikey.Filter{})
+	keys, err := a.keys.List(r.Context(), apikey.Filter{})
 	if err != nil {
 		writeError(w, r, http.StatusInternalServerError, "listing keys failed")
 		return
@@ -232,21 +263,16 @@ func (a *app) listKeys(w http.ResponseWriter, r *http.Request) {
 
 func (a *app) createKey(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		Name        string         `json:"name"`
-		Scopes      []apikey.Scope `json:"scopes"`
-		Environment string         `json:"environment"`
-		ExpiresIn   string         `json:"expires_in"` // a Go duration, e.g. "720h"
+		Name        string             `json:"name"`
+		Scopes      []apikey.Scope     `json:"scopes"`
+		Environment apikey.Environment `json:"environment"` // "live" (default) or "test"
+		ExpiresIn   string             `json:"expires_in"`  // a Go duration, e.g. "720h"
 	}
 	if err := decodeJSON(r, &in); err != nil {
 		writeError(w, r, http.StatusBadRequest, "body must be JSON: "+err.Error())
 		return
 	}
-	env, err := apikey.ParseEnvironment(in.Environment)
-	if err != nil {
-		writeError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	spec := apikey.KeySpec{Name: in.Name, Scopes: in.Scopes, Environment: env}
+	spec := apikey.KeySpec{Name: in.Name, Scopes: in.Scopes, Environment: in.Environment}
 	if in.ExpiresIn != "" {
 		d, err := time.ParseDuration(in.ExpiresIn)
 		if err != nil {
@@ -255,30 +281,31 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request) {
 		}
 		spec.ExpiresAt = time.Now().Add(d)
 	}
-	k, secret, err := a.store.Create(r.Context(), spec)
-	if err != nil {
-		writeManagementError(w, r, err)
-		return
-	}
-	// The only time the secret leaves the server.
-	writeJSON(w, http.StatusCreated, map[string]any{"key": view(k), "secret": secret.Reveal()})
+	k, secret, err := a.keys.Create(r.Context(), spec)
+	writeIssued(w, r, k, secret, err)
 }
 
 func (a *app) rollKey(w http.ResponseWriter, r *http.Request) {
-	k, secret, err := a.store.Roll(r.Context(), r.PathValue("id"))
-	if err != nil {
-		writeManagementError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"key": view(k), "secret": secret.Reveal()})
+	k, secret, err := a.keys.Roll(r.Context(), r.PathValue("id"), apikey.DefaultGrace)
+	writeIssued(w, r, k, secret, err)
 }
 
 func (a *app) revokeKey(w http.ResponseWriter, r *http.Request) {
-	if err := a.store.Revoke(r.Context(), r.PathValue("id")); err != nil {
+	if err := a.keys.Revoke(r.Context(), r.PathValue("id")); err != nil {
 		writeManagementError(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// writeIssued answers a create or a roll: the only time the secret leaves
+// the server.
+func writeIssued(w http.ResponseWriter, r *http.Request, k *apikey.Key, secret apikey.Secret, err error) {
+	if err != nil {
+		writeManagementError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"key": view(k), "secret": secret.Reveal()})
 }
 
 func writeManagementError(w http.ResponseWriter, r *http.Request, err error) {

@@ -7,9 +7,6 @@ require (
 	github.com/keygate/apikey v0.0.0
 )
 
-require (
-	github.com/google/uuid v1.6.0 // indirect
-	golang.org/x/sync v0.25.0 // indirect
-)
+require github.com/google/uuid v1.6.0 // indirect
 
 replace github.com/keygate/apikey => ../../

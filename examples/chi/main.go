@@ -5,7 +5,11 @@
 //
 // It prints a read, a write and an admin key. Every route needs a key
 // (r.Use); the method policy asks read for GET and write for POST; the
-// /admin group adds apikey.Require("admin").
+// /admin group adds mw.Require("admin").
+//
+// chi's RequestID middleware runs first and the apikey middleware answers
+// with its id (Config.RequestID): the same id is in chi's request context,
+// the X-Request-Id response header and the request_id of error bodies.
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/keygate/apikey"
 )
@@ -41,7 +46,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store := apikey.NewMemoryStore(apikey.PresetStepsies.StoreConfig())
+
+	scopes, err := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+		"read": nil, "write": nil, "admin": {"read", "write"},
+	})
+	if err != nil {
+		return err
+	}
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: scopes}
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	if err != nil {
+		return err
+	}
 	for _, sc := range []apikey.Scope{"read", "write", "admin"} {
 		_, secret, err := store.Create(ctx, apikey.KeySpec{Name: "chi " + string(sc), Scopes: []apikey.Scope{sc}})
 		if err != nil {
@@ -49,18 +65,33 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "%s key: %s\n", sc, secret.Reveal())
 	}
+	mw, err := apikey.New(apikey.Config{
+		Keys:         keys,
+		Store:        store,
+		MethodPolicy: apikey.ReadWritePolicy(),
+		// The id chi's RequestID middleware gave the request.
+		RequestID: func(_ http.ResponseWriter, r *http.Request) string {
+			return middleware.GetReqID(r.Context())
+		},
+	})
+	if err != nil {
+		return err
+	}
 
 	r := chi.NewRouter()
-	r.Use(apikey.Middleware(store, apikey.PresetStepsies.Options()...))
+	r.Use(middleware.RequestID, mw.Handler)
 	r.Get("/v1/stepsies", func(w http.ResponseWriter, r *http.Request) {
 		key, _ := apikey.FromContext(r.Context())
-		writeJSON(w, map[string]any{"data": []string{}, "key": key.Name})
+		writeJSON(w, map[string]any{
+			"data": []string{}, "key": key.Name,
+			"request_id": middleware.GetReqID(r.Context()),
+		})
 	})
 	r.Post("/v1/stepsies", func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 	})
 	r.Route("/admin", func(r chi.Router) {
-		r.Use(apikey.Require("admin"))
+		r.Use(mw.Require("admin"))
 		r.Get("/keys", func(w http.ResponseWriter, r *http.Request) {
 			keys, err := store.List(r.Context(), apikey.Filter{})
 			if err != nil {

@@ -1,5 +1,5 @@
-// Command stax reproduces the Stax.ai developer API's authentication (seed
-// 003): 40-character keys of [a-z0-9] without a prefix, for team
+// Command stax reproduces the Stax.ai developer API's authentication with
+// presets.Stax: 40-character keys of [a-z0-9] without a prefix, for team
 // administrators only, sent with an Email header that must match the key's
 // owner; every authentication failure answers HTTP 200 with
 //
@@ -9,8 +9,8 @@
 //
 //	go run ./examples/stax [-addr 127.0.0.1:8080] [-owner admin@example.com]
 //
-// It prints an administrator key, a member key and the owner to send in
-// the Email header.
+// It prints an administrator key, a member key (no scope: a valid key
+// that is refused) and the owner to send in the Email header.
 package main
 
 import (
@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/presets"
 )
 
 func main() {
@@ -47,19 +48,34 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
-	// The preset's scopes declare only "admin"; a member key gets a scope
-	// outside them, so the store is told about both.
-	cfg := apikey.PresetStax.StoreConfig()
-	cfg.Scopes = apikey.MustDeclareScopes(map[apikey.Scope][]apikey.Scope{"admin": nil, "member": nil})
-	store := apikey.NewMemoryStore(cfg)
-	for _, role := range []apikey.Scope{"admin", "member"} {
-		_, secret, err := store.Create(ctx, apikey.KeySpec{Name: string(role), Owner: *owner, Scopes: []apikey.Scope{role}})
+	keys := presets.Stax.Keys()
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	if err != nil {
+		return err
+	}
+	// The preset declares one scope, admin; a team member's key has none.
+	for _, k := range []struct {
+		role   string
+		scopes []apikey.Scope
+	}{{"admin", []apikey.Scope{"admin"}}, {"member", nil}} {
+		_, secret, err := store.Create(ctx, apikey.KeySpec{Name: k.role, Owner: *owner, Scopes: k.scopes})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s key: %s\n", role, secret.Reveal())
+		fmt.Fprintf(out, "%s key: %s\n", k.role, secret.Reveal())
 	}
 	fmt.Fprintf(out, "owner: %s\n", *owner)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stacks", func(w http.ResponseWriter, r *http.Request) {
+		key, _ := apikey.FromContext(r.Context())
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"success": true, "team": key.Owner, "stacks": []string{"invoices", "contracts"}})
+	})
+	mw, err := apikey.New(presets.Stax.Config(keys, store))
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -69,15 +85,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "listening on %s\n", base)
 	fmt.Fprintf(out, "try:\n  curl -i -H \"Email: %[2]s\" -H \"Authorization: Bearer $ADMIN_KEY\" %[1]s/stacks\n"+
 		"  curl -i -H \"Email: someone@else.com\" -H \"Authorization: Bearer $ADMIN_KEY\" %[1]s/stacks   # 200, authError\n", base, *owner)
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /stacks", func(w http.ResponseWriter, r *http.Request) {
-		key, _ := apikey.FromContext(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"success": true, "team": key.Owner, "stacks": []string{"invoices", "contracts"}})
-	})
-	handler := apikey.Middleware(store, apikey.PresetStax.Options()...)(mux)
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mw.Handler(mux), ReadHeaderTimeout: 10 * time.Second}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -10,7 +10,9 @@
 // (the garbage collector scans them) without the middleware's.
 //
 // With -auth=true it fills a MemoryStore with -keys keys (default format,
-// read scope) and wraps the mux in apikey.Middleware with its defaults.
+// read scope) and wraps the mux in the apikey middleware with the usual
+// method policy (apikey.ReadWritePolicy: GET needs read) and otherwise its
+// defaults.
 // Once it listens it prints one key on stdout: a valid one with -auth=true,
 // one of the same format that nothing checks with -auth=false (so that
 // both runs send the same request bytes). It logs to stderr and stops on
@@ -107,14 +109,21 @@ func newHandler(ctx context.Context, auth, resident bool, n int) (http.Handler, 
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write(pong)
 	})
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
 	if !auth && !resident {
-		s, err := apikey.Generate(apikey.FormatDefault, apikey.EnvLive)
-		return mux, s.Reveal(), nil, err
+		issued, err := keys.NewKey(apikey.KeySpec{Name: "load test"})
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return mux, issued.Secret.Reveal(), nil, nil
 	}
 	if n < 1 {
 		return nil, "", nil, fmt.Errorf("-keys %d: need at least one key", n)
 	}
-	store := apikey.NewMemoryStore(apikey.StoreConfig{})
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	if err != nil {
+		return nil, "", nil, err
+	}
 	var key string
 	for i := 0; i < n; i++ {
 		_, s, err := store.Create(ctx, apikey.KeySpec{Name: "load test", Scopes: []apikey.Scope{"read"}})
@@ -126,5 +135,9 @@ func newHandler(ctx context.Context, auth, resident bool, n int) (http.Handler, 
 	if !auth {
 		return mux, key, store, nil
 	}
-	return apikey.Middleware(store)(mux), key, store, nil
+	mw, err := apikey.New(apikey.Config{Keys: keys, Store: store, MethodPolicy: apikey.ReadWritePolicy()})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return mw.Handler(mux), key, store, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keygate/apikey"
 )
 
 func TestHandler(t *testing.T) {
@@ -26,8 +28,12 @@ func TestHandler(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := c.auth || c.resident; (store != nil) != want || (want && store.Len() != 10) {
+		if want := c.auth || c.resident; (store != nil) != want {
 			t.Errorf("auth=%t resident=%t: store %v", c.auth, c.resident, store)
+		} else if want {
+			if keys, err := store.List(ctx, apikey.Filter{}); err != nil || len(keys) != 10 {
+				t.Errorf("auth=%t resident=%t: %d keys in the store (%v), want 10", c.auth, c.resident, len(keys), err)
+			}
 		}
 		if !strings.HasPrefix(key, "kg_live_") {
 			t.Errorf("auth=%t: key %q is not in the default format", c.auth, key)

@@ -25,6 +25,14 @@ type KeyConfig struct {
 	Clock func() time.Time
 }
 
+// Check reports whether the configuration can be used, with an error that
+// names the field to change. Every constructor that takes a KeyConfig calls
+// it; a store of your own can too.
+func (c KeyConfig) Check() error {
+	_, err := c.check()
+	return err
+}
+
 // check validates the configuration and returns a copy that later changes
 // to the caller's slices cannot affect, with the clock defaulted.
 func (c KeyConfig) check() (KeyConfig, error) {
@@ -32,8 +40,8 @@ func (c KeyConfig) check() (KeyConfig, error) {
 		return c, fmt.Errorf("%w: KeyConfig.Formats is empty: list the key formats you accept, new keys in the first (apikey.FormatDefault, or one of package presets)", ErrInvalid)
 	}
 	for i, f := range c.Formats {
-		if f == nil {
-			return c, fmt.Errorf("%w: KeyConfig.Formats[%d] is nil", ErrInvalid, i)
+		if f == nil || f.length == 0 {
+			return c, fmt.Errorf("%w: KeyConfig.Formats[%d] was not made by NewFormat", ErrInvalid, i)
 		}
 	}
 	for i, p := range c.Peppers {

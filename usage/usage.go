@@ -82,8 +82,13 @@ func New(store apikey.UsageStore, cfg Config) (*Recorder, error) {
 	if store == nil {
 		return nil, fmt.Errorf("usage: New: %w: store is nil", apikey.ErrInvalid)
 	}
-	if cfg.Interval < 0 || cfg.Timeout < 0 || cfg.MaxPending < 0 {
-		return nil, fmt.Errorf("usage: New: %w: Config.Interval, Timeout and MaxPending must not be negative", apikey.ErrInvalid)
+	for _, f := range []struct {
+		name     string
+		negative bool
+	}{{"Interval", cfg.Interval < 0}, {"Timeout", cfg.Timeout < 0}, {"MaxPending", cfg.MaxPending < 0}} {
+		if f.negative {
+			return nil, fmt.Errorf("usage: New: %w: Config.%s is negative", apikey.ErrInvalid, f.name)
+		}
 	}
 	u := &Recorder{
 		store:    store,
@@ -268,7 +273,7 @@ func (u *Recorder) Close() error {
 		for _, p := range u.carry {
 			lost += p.Count
 		}
-		err = fmt.Errorf("usage: of %d requests not recorded: %w", lost, err)
+		err = fmt.Errorf("usage: Close: %d requests not recorded: %w", lost, err)
 	})
 	return err
 }

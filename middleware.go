@@ -186,10 +186,17 @@ func safeLookup(ctx context.Context, store KeyStore, d Digest) (k *Key, err erro
 	return store.Lookup(ctx, d)
 }
 
+// rehashTimeout bounds a rehash, which runs on the request path of the
+// first request of a key made under a retiring pepper: a store that hangs
+// delays that request by this much at most.
+const rehashTimeout = time.Second
+
 // rehash files a key found under a retiring pepper under the current one.
-// It is best effort: a failure, even a panic, is logged and the request
-// goes on.
+// It is best effort: a failure, even a panic or a timeout, is logged and
+// the request goes on.
 func (m *Middleware) rehash(ctx context.Context, k *Key, cred string) {
+	ctx, cancel := context.WithTimeout(ctx, rehashTimeout)
+	defer cancel()
 	d, pepperID := m.hasher.digestAt(0, cred)
 	err := func() (err error) {
 		defer func() {

@@ -24,7 +24,7 @@ func (s Scope) valid() bool {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '.', c == '-', c == ':':
-		case c == '*' && i == len(s)-1 && i > 0 && s[i-1] == ':':
+		case c == '*' && i == len(s)-1 && i > 1 && s[i-1] == ':':
 		default:
 			return false
 		}

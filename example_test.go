@@ -1,0 +1,484 @@
+package apikey_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/keygate/apikey"
+)
+
+// Protect a handler: the store keeps a digest of each key, the middleware
+// checks the key of every request. The same KeyConfig goes to both.
+func ExampleNew() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	if err != nil {
+		panic(err)
+	}
+	_, secret, err := store.Create(ctx, apikey.KeySpec{Name: "reporting"})
+	if err != nil {
+		panic(err)
+	}
+	// Show secret.Reveal() to the key's owner, once.
+
+	mw, err := apikey.New(apikey.Config{Keys: keys, Store: store})
+	if err != nil {
+		panic(err)
+	}
+	handler := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, _ := apikey.FromContext(r.Context())
+		fmt.Fprintf(w, "hello, %s\n", key.Name)
+	}))
+
+	r := httptest.NewRequest("GET", "/v1/reports", nil)
+	r.Header.Set("Authorization", "Bearer "+secret.Reveal())
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, r)
+	fmt.Print(w.Code, " ", w.Body.String())
+
+	w = httptest.NewRecorder() // no key
+	handler.ServeHTTP(w, httptest.NewRequest("GET", "/v1/reports", nil))
+	fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"), w.Header().Get("Content-Type"))
+	// Output:
+	// 200 hello, reporting
+	// 401 Bearer realm="api" application/problem+json
+}
+
+// Guard one route with Require; the middleware in front authenticates.
+// Without an authenticated key in the context Require answers 401: it never
+// lets a request through by default.
+func ExampleMiddleware_Require() {
+	ctx := context.Background()
+	scopes, _ := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+		"read": nil, "write": nil, "admin": {"read", "write"},
+	})
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: scopes}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, admin, _ := store.Create(ctx, apikey.KeySpec{Name: "ops", Scopes: []apikey.Scope{"admin"}})
+	_, reader, _ := store.Create(ctx, apikey.KeySpec{Name: "dashboard", Scopes: []apikey.Scope{"read"}})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/keys", mw.Require("admin")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "key list")
+	})))
+	handler := mw.Handler(mux)
+
+	for _, key := range []apikey.Secret{admin, reader} {
+		r := httptest.NewRequest("GET", "/v1/keys", nil)
+		r.Header.Set("Authorization", "Bearer "+key.Reveal())
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		fmt.Printf("%d %q\n", w.Code, w.Header().Get("WWW-Authenticate"))
+	}
+	// Output:
+	// 200 ""
+	// 403 "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"admin\""
+}
+
+// RequireAny accepts a key that holds every scope of one of the
+// alternatives: here "admin", or both "read" and "billing".
+func ExampleMiddleware_RequireAny() {
+	ctx := context.Background()
+	scopes, _ := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{"read": nil, "billing": nil, "admin": nil})
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: scopes}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+	invoices := mw.Handler(mw.RequireAny([]apikey.Scope{"admin"}, []apikey.Scope{"read", "billing"})(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+
+	for _, granted := range [][]apikey.Scope{{"admin"}, {"read", "billing"}, {"read"}} {
+		_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "k", Scopes: granted})
+		r := httptest.NewRequest("GET", "/v1/invoices", nil)
+		r.Header.Set("Authorization", "Bearer "+secret.Reveal())
+		w := httptest.NewRecorder()
+		invoices.ServeHTTP(w, r)
+		fmt.Println(granted, w.Code)
+	}
+	// Output:
+	// [admin] 200
+	// [read billing] 200
+	// [read] 403
+}
+
+// Verify checks a credential without HTTP, for a gRPC interceptor or a
+// WebSocket upgrade; its error is an AuthError that says why.
+func ExampleMiddleware_Verify() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	key, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "worker"})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+
+	k, err := mw.Verify(ctx, secret.Reveal())
+	fmt.Println(k.Name, err)
+
+	_ = store.Revoke(ctx, key.ID)
+	_, err = mw.Verify(ctx, secret.Reveal())
+	var rejected apikey.AuthError
+	fmt.Println(errors.As(err, &rejected), rejected.Reason, rejected.Reason.Status())
+
+	_, err = mw.Verify(ctx, "kg_live_not-a-key")
+	fmt.Println(errors.Is(err, apikey.ErrMalformedKey))
+	// Output:
+	// worker <nil>
+	// true revoked 401
+	// true
+}
+
+// With a Path the store keeps its keys in a file (digests and metadata,
+// never secrets), rewritten atomically at every change and loaded again
+// at the next start.
+func ExampleNewMemoryStore() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "apikey-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "keys.json")
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
+	if err != nil {
+		panic(err)
+	}
+	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "cron"})
+
+	// After a restart:
+	store, err = apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
+	if err != nil {
+		panic(err)
+	}
+	list, _ := store.List(ctx, apikey.Filter{})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+	_, err = mw.Verify(ctx, secret.Reveal())
+	file, _ := os.ReadFile(path)
+	fmt.Println(len(list), list[0].Name, err, strings.Contains(string(file), secret.Reveal()))
+	// Output: 1 cron <nil> false
+}
+
+// A store of your own makes its keys with KeyConfig.NewKey: it files the
+// digest and the record, and hands the secret out once.
+func ExampleKeyConfig_NewKey() {
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	filed := map[apikey.Digest]*apikey.Key{} // your database
+	store := apikey.KeyStoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
+		if k, ok := filed[d]; ok {
+			return k, nil
+		}
+		return nil, apikey.ErrNotFound // 401; any other error is a 503
+	})
+
+	issued, err := keys.NewKey(apikey.KeySpec{Name: "partner", Environment: apikey.EnvTest})
+	if err != nil {
+		panic(err)
+	}
+	filed[issued.Digest] = issued.Key // file the digest; hand the secret out once
+
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+	k, err := mw.Verify(context.Background(), issued.Secret.Reveal())
+	fmt.Println(k.Name, k.Environment, err)
+	// The hint is for display: the prefix and the last four characters.
+	hint := issued.Key.Hint
+	fmt.Println(strings.HasPrefix(issued.Secret.Reveal(), "kg_test_"), hint[:len(hint)-4])
+	// A Secret never prints its plaintext.
+	fmt.Println(issued.Secret)
+	// Output:
+	// partner test <nil>
+	// true kg_test_…
+	// [REDACTED]
+}
+
+// A store of your own rolls a key with KeyConfig.Successor: it files the
+// successor and replaces the old record with the retired copy, which keeps
+// working for the grace period.
+func ExampleKeyConfig_Successor() {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Clock: func() time.Time { return now }}
+	filed := map[apikey.Digest]*apikey.Key{} // your database
+	store := apikey.KeyStoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
+		if k, ok := filed[d]; ok {
+			return k, nil
+		}
+		return nil, apikey.ErrNotFound
+	})
+	old, _ := keys.NewKey(apikey.KeySpec{Name: "deploy"})
+	filed[old.Digest] = old.Key
+
+	next, retired, err := keys.Successor(old.Key, time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	filed[next.Digest] = next.Key // in one transaction
+	filed[old.Digest] = retired
+
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+	_, errOld := mw.Verify(ctx, old.Secret.Reveal())
+	_, errNew := mw.Verify(ctx, next.Secret.Reveal())
+	fmt.Println(next.Key.RolledFrom == old.Key.ID, retired.RolledTo == next.Key.ID, errOld, errNew)
+
+	now = now.Add(time.Hour) // the grace period is over
+	_, errOld = mw.Verify(ctx, old.Secret.Reveal())
+	var rejected apikey.AuthError
+	fmt.Println(errors.As(errOld, &rejected), rejected.Reason)
+
+	_, _, err = keys.Successor(retired, time.Hour)
+	fmt.Println(errors.Is(err, apikey.ErrExpired))
+	// Output:
+	// true true <nil> <nil>
+	// true rolled
+	// true
+}
+
+// Roll replaces a key; the old one keeps working for the grace period
+// (DefaultGrace is 24 hours), so clients can switch without downtime.
+func ExampleMemoryStore_Roll() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+
+	key, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "prod"})
+	successor, newSecret, _ := store.Roll(ctx, key.ID, apikey.DefaultGrace)
+	_, errOld := mw.Verify(ctx, secret.Reveal())
+	_, errNew := mw.Verify(ctx, newSecret.Reveal())
+	fmt.Println(successor.RolledFrom == key.ID, errOld, errNew)
+
+	_, _, err := store.Roll(ctx, key.ID, apikey.DefaultGrace)
+	fmt.Println(errors.Is(err, apikey.ErrAlreadyRolled))
+	// Output:
+	// true <nil> <nil>
+	// true
+}
+
+// A format of your own: prefixes, alphabet, length and an optional
+// checksum that rejects typos before any store is asked.
+func ExampleNewFormat() {
+	f, err := apikey.NewFormat(apikey.FormatConfig{
+		Name: "acme", LivePrefix: "acme_live_", TestPrefix: "acme_test_",
+		Alphabet: "0123456789abcdefghijklmnopqrstuvwxyz", Length: 32, Checksum: true,
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(f)
+	issued, _ := apikey.KeyConfig{Formats: []*apikey.Format{f}}.NewKey(apikey.KeySpec{Name: "n"})
+	key := issued.Secret.Reveal()
+	env, err := f.Parse(key)
+	fmt.Println(len(key), env, err)
+	_, err = f.Parse(key[:len(key)-1] + "!")
+	fmt.Println(err)
+	_, err = apikey.NewFormat(apikey.FormatConfig{Name: "weak", Alphabet: "01", Length: 8})
+	fmt.Println(errors.Is(err, apikey.ErrInvalid))
+	// Output:
+	// acme (32 random chars, 165.4 bits, checksum=true)
+	// 48 live <nil>
+	// apikey: malformed key: bad alphabet
+	// true
+}
+
+// Peppers make digests HMAC-SHA-256 under a server-side secret. To rotate,
+// put the new pepper first: keys made under the old one still verify, and
+// are re-filed under the new one on their next use.
+func ExampleNewPepper() {
+	ctx := context.Background()
+	// In production: 32 random bytes from your secret manager.
+	old, _ := apikey.NewPepper("2025", []byte("an-old-pepper-of-32-bytes-or-more"))
+	cur, _ := apikey.NewPepper("2026", []byte("the-new-pepper-of-32-bytes-or-more"))
+
+	before := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Peppers: []apikey.Pepper{old}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: before})
+	key, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "legacy"})
+	fmt.Println(key.PepperID, old)
+
+	during := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Peppers: []apikey.Pepper{cur, old}}
+	mw, _ := apikey.New(apikey.Config{Keys: during, Store: store})
+	_, err := mw.Verify(ctx, secret.Reveal())
+	refiled, _ := store.Get(ctx, key.ID)
+	fmt.Println(err, refiled.PepperID)
+	// Output:
+	// 2025 apikey.Pepper{id:2025, [REDACTED]}
+	// <nil> 2026
+}
+
+// Declare the scopes an API knows and what each implies; a key granted
+// "admin" then covers "read" and "write", and "reports:*" every scope of
+// the reports resource.
+func ExampleDeclareScopes() {
+	scopes, err := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+		"read": nil, "write": nil, "admin": {"read", "write"},
+		"reports:read": nil, "reports:export": nil,
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(scopes.Scopes())
+	fmt.Println(scopes.Allows([]apikey.Scope{"admin"}, "write"))
+	fmt.Println(scopes.Allows([]apikey.Scope{"read"}, "write"))
+	fmt.Println(scopes.Allows([]apikey.Scope{"reports:*"}, "reports:export"))
+
+	_, err = apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{"admin": {"read"}})
+	fmt.Println(err)
+	// Output:
+	// [admin read reports:export reports:read write]
+	// true
+	// false
+	// true
+	// apikey: invalid input: scope "admin" implies "read", which is not declared
+}
+
+// Error bodies in the layout of your API, with your own messages.
+func ExampleNewErrorStyle() {
+	ctx := context.Background()
+	style, err := apikey.NewErrorStyle(apikey.ShapeNested, apikey.Messages{
+		Unauthorized: "Missing or invalid API key",
+		Forbidden:    "This key cannot {scope}",
+	})
+	if err != nil {
+		panic(err)
+	}
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, reader, _ := store.Create(ctx, apikey.KeySpec{Name: "r", Scopes: []apikey.Scope{"read"}})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store, Style: style, MethodPolicy: apikey.ReadWritePolicy()})
+	handler := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+
+	w := httptest.NewRecorder() // no key
+	handler.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	fmt.Print(w.Code, " ", w.Body.String())
+
+	r := httptest.NewRequest("DELETE", "/", nil) // a read-only key
+	r.Header.Set("Authorization", "Bearer "+reader.Reveal())
+	w = httptest.NewRecorder()
+	handler.ServeHTTP(w, r)
+	fmt.Print(w.Code, " ", w.Body.String())
+	// Output:
+	// 401 {"error":{"code":"unauthorized","message":"Missing or invalid API key"}}
+	// 403 {"error":{"code":"forbidden","message":"This key cannot write"}}
+}
+
+// A handler reads the key that authenticated the request from the
+// context. The key carries metadata and scopes, never the secret.
+func ExampleFromContext() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, secret, _ := store.Create(ctx, apikey.KeySpec{
+		Name: "ci", Environment: apikey.EnvTest, Scopes: []apikey.Scope{"read"},
+		Owner: "ci@example.com", Metadata: map[string]string{"team": "platform"},
+	})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+
+	handler := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := apikey.FromContext(r.Context())
+		fmt.Println(ok, key.Name, key.Environment, key.Scopes, key.Owner, key.Metadata["team"])
+	}))
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+secret.Reveal())
+	handler.ServeHTTP(httptest.NewRecorder(), r)
+
+	_, ok := apikey.FromContext(context.Background())
+	fmt.Println(ok)
+	// Output:
+	// true ci test [read] ci@example.com platform
+	// false
+}
+
+// Every response carries the request's id in X-Request-Id, the same id as
+// the request_id of error bodies; handlers read it with RequestID to put
+// it in their logs.
+func ExampleRequestID() {
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store, Optional: true})
+
+	var seen string
+	handler := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = apikey.RequestID(r.Context())
+	}))
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	id := w.Header().Get("X-Request-Id")
+	fmt.Println(id == seen, strings.HasPrefix(id, "req_"), len(id))
+
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer kg_live_bad")
+	w = httptest.NewRecorder()
+	handler.ServeHTTP(w, r)
+	fmt.Println(w.Code, strings.Contains(w.Body.String(), `"request_id":"`+w.Header().Get("X-Request-Id")+`"`))
+	// Output:
+	// true true 30
+	// 401 true
+}
+
+// Config.RequestID takes the id the request already has, such as one set
+// by a proxy or a request-id middleware upstream; an unsafe one is
+// replaced by a fresh id.
+func ExampleConfig_requestID() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "k"})
+	mw, _ := apikey.New(apikey.Config{
+		Keys: keys, Store: store,
+		RequestID: func(w http.ResponseWriter, r *http.Request) string {
+			return r.Header.Get("X-Request-Id") // trust the proxy in front
+		},
+	})
+	handler := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := apikey.RequestID(r.Context()) // also in the X-Request-Id response header
+		if strings.HasPrefix(id, "req_") {
+			id = "a new id"
+		}
+		fmt.Println(id)
+	}))
+
+	for _, upstream := range []string{"lb-7f3a9c", "forged\r\nX-Admin: yes"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+secret.Reveal())
+		r.Header.Set("X-Request-Id", upstream)
+		handler.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	// Output:
+	// lb-7f3a9c
+	// a new id
+}
+
+// KeyStoreFunc adapts a function to KeyStore: here a decorator that counts
+// lookups. The middleware learns nothing from the store's type, so the
+// wrapped store authenticates exactly as the bare one.
+func ExampleKeyStoreFunc() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "metered"})
+
+	var lookups atomic.Int64
+	counted := apikey.KeyStoreFunc(func(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+		lookups.Add(1)
+		return store.Lookup(ctx, d)
+	})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: counted})
+	handler := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+
+	for _, key := range []string{secret.Reveal(), "kg_live_" + strings.Repeat("0", 36)} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+key)
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		fmt.Println(w.Code)
+	}
+	fmt.Println(lookups.Load()) // the second key failed its checksum: no lookup
+	// Output:
+	// 200
+	// 401
+	// 1
+}

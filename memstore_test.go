@@ -1,0 +1,571 @@
+package apikey_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/storetest"
+)
+
+// The memory store's own behaviour: its file, imports, failures and
+// concurrency. The store contract itself runs in contract_test.go.
+
+// memstoreOpen is NewMemoryStore with a Path, failing the test on error.
+func memstoreOpen(t testing.TB, keys apikey.KeyConfig, path string) *apikey.MemoryStore {
+	t.Helper()
+	s, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
+	require.NoError(t, err)
+	return s
+}
+
+// memstoreDirFiles lists the names in dir.
+func memstoreDirFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestMemoryStorePersistence(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keys.json")
+	keys, clock := testKeys()
+	keys.Peppers = []apikey.Pepper{pepper(t, "p1", 'q')}
+
+	s1 := memstoreOpen(t, keys, path)
+	_, err := os.Stat(path)
+	assert.True(t, os.IsNotExist(err), "no file until the first change")
+
+	a, secretA, err := s1.Create(ctx, apikey.KeySpec{
+		Name: "a", Scopes: []apikey.Scope{"read", "write"}, Owner: "ops@example.com",
+		Metadata: map[string]string{"x": "y"}, ExpiresAt: storetest.Epoch.Add(90 * 24 * time.Hour),
+	})
+	require.NoError(t, err)
+	b, secretB, err := s1.Create(ctx, apikey.KeySpec{Name: "b", Environment: apikey.EnvTest})
+	require.NoError(t, err)
+	clock.Advance(time.Minute)
+	require.NoError(t, s1.Revoke(ctx, b.ID))
+	rolled, secretC, err := s1.Roll(ctx, a.ID, apikey.DefaultGrace)
+	require.NoError(t, err)
+	require.NoError(t, s1.RecordUsage(ctx, []apikey.Usage{{KeyID: rolled.ID, Environment: apikey.EnvLive, Count: 7, LastUsed: storetest.Epoch}}))
+
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+	assert.Equal(t, []string{"keys.json"}, memstoreDirFiles(t, dir), "no temporary file is left behind")
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	for _, s := range []apikey.Secret{secretA, secretB, secretC} {
+		assert.NotContains(t, string(raw), s.Reveal(), "the file holds digests, never secrets")
+		assert.NotContains(t, string(raw), s.Reveal()[8:30])
+	}
+
+	s2 := memstoreOpen(t, keys, path)
+	want, err := s1.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	got, err := s2.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	assert.Equal(t, want, got, "every field survives a restart")
+	for _, k := range got {
+		assert.Equal(t, "p1", k.PepperID)
+	}
+
+	mw := newMiddleware(t, apikey.Config{Keys: keys, Store: s2})
+	for _, c := range []struct {
+		secret apikey.Secret
+		reason apikey.Reason
+	}{{secretA, 0}, {secretC, 0}, {secretB, apikey.ReasonRevoked}} {
+		_, err = mw.Verify(ctx, c.secret.Reveal())
+		if c.reason == 0 {
+			assert.NoError(t, err, "keys still verify after a restart")
+			continue
+		}
+		var ae apikey.AuthError
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, c.reason, ae.Reason)
+	}
+	// The rolled key's grace period ends as it would have.
+	clock.Advance(apikey.DefaultGrace)
+	_, err = mw.Verify(ctx, secretA.Reveal())
+	var ae apikey.AuthError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, apikey.ReasonRolled, ae.Reason)
+
+	// The reopened store goes on persisting.
+	_, _, err = s2.Create(ctx, apikey.KeySpec{Name: "d"})
+	require.NoError(t, err)
+	all, err := memstoreOpen(t, keys, path).List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	assert.Len(t, all, 4)
+}
+
+func TestMemoryStoreCorruptFile(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := testKeys()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	s := memstoreOpen(t, keys, good)
+	_, _, err := s.Create(ctx, apikey.KeySpec{Name: "a"})
+	require.NoError(t, err)
+	_, _, err = s.Create(ctx, apikey.KeySpec{Name: "b"})
+	require.NoError(t, err)
+	valid, err := os.ReadFile(good)
+	require.NoError(t, err)
+	memstoreOpen(t, keys, good) // the valid file loads
+
+	const head = `{"magic":"keygate/apikey memory store","version":1,"keys":[`
+	digest := strings.Repeat("ab", 32)
+	record := func(digest, key string) string { return `{"digest":"` + digest + `","key":` + key + `}` }
+	first := firstRecord(t, valid)
+	tests := []struct {
+		name    string
+		content string
+	}{
+		{"empty", ""},
+		{"truncated", string(valid[:len(valid)/2])},
+		{"one byte short", strings.TrimSpace(string(valid))[:len(strings.TrimSpace(string(valid)))-1]},
+		{"not json", "hello"},
+		{"json null", "null"},
+		{"trailing data", string(valid) + "{}"},
+		{"trailing brace", string(valid) + "}"},
+		{"wrong magic", `{"magic":"x","version":1,"keys":[]}`},
+		{"no magic", `{"version":1,"keys":[]}`},
+		{"future version", `{"magic":"keygate/apikey memory store","version":2,"keys":[]}`},
+		{"unknown field", `{"magic":"keygate/apikey memory store","version":1,"keys":[],"extra":1}`},
+		{"unknown key field", head + record(digest, `{"id":"key_1","environment":"live","secret":"x"}`) + `]}`},
+		{"record without key", head + `{"digest":"` + digest + `"}]}`},
+		{"key without id", head + record(digest, `{"environment":"live"}`) + `]}`},
+		{"record without digest", head + `{"key":{"id":"key_1","environment":"live"}}]}`},
+		{"bad digest", head + record("zz", `{"id":"key_1","environment":"live"}`) + `]}`},
+		{"no environment", head + record(digest, `{"id":"key_1"}`) + `]}`},
+		{"unknown environment", head + record(digest, `{"id":"key_1","environment":"prod"}`) + `]}`},
+		{"duplicate record", strings.Replace(string(valid), `"keys": [`, `"keys": [`+first+`,`, 1)},
+		{"duplicate id", head + record(digest, `{"id":"key_1","environment":"live"}`) + "," +
+			record(strings.Repeat("cd", 32), `{"id":"key_1","environment":"live"}`) + `]}`},
+		{"duplicate digest", head + record(digest, `{"id":"key_1","environment":"live"}`) + "," +
+			record(digest, `{"id":"key_2","environment":"live"}`) + `]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name+".json")
+			require.NoError(t, os.WriteFile(path, []byte(tt.content), 0o600))
+			s, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
+			assert.Nil(t, s)
+			assert.ErrorIs(t, err, apikey.ErrCorruptFile)
+			assert.Contains(t, err.Error(), path)
+			after, err := os.ReadFile(path)
+			require.NoError(t, err)
+			assert.Equal(t, tt.content, string(after), "a corrupt file is never overwritten")
+		})
+	}
+}
+
+// firstRecord cuts the first record out of a store file.
+func firstRecord(t *testing.T, file []byte) string {
+	t.Helper()
+	s := string(file)
+	start := strings.Index(s, `"keys": [`)
+	require.GreaterOrEqual(t, start, 0, "the file lists its keys: %s", s)
+	start += len(`"keys": [`)
+	end := strings.Index(s[start:], "\n  }")
+	require.Greater(t, end, 0)
+	return s[start : start+end+len("\n  }")]
+}
+
+// A path that cannot be read is an error, and not a corrupt file.
+func TestMemoryStoreUnreadablePath(t *testing.T) {
+	keys, _ := testKeys()
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(notDir, []byte("x"), 0o600))
+	for name, path := range map[string]string{
+		"a directory":            dir,
+		"under a file":           filepath.Join(notDir, "keys.json"),
+		"in a missing directory": filepath.Join(dir, "missing", "keys.json"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
+			if err == nil {
+				// Nothing to load yet: the first change must fail instead,
+				// and undo itself.
+				_, _, err = s.Create(context.Background(), apikey.KeySpec{Name: "n"})
+				require.Error(t, err)
+				list, lerr := s.List(context.Background(), apikey.Filter{})
+				require.NoError(t, lerr)
+				assert.Empty(t, list)
+			}
+			require.Error(t, err)
+			assert.NotErrorIs(t, err, apikey.ErrCorruptFile)
+		})
+	}
+	_, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{})
+	assert.ErrorIs(t, err, apikey.ErrInvalid, "Keys.Formats is required")
+	assert.ErrorContains(t, err, "Formats")
+}
+
+// Every change rewrites the file atomically: a change whose write fails is
+// undone in memory (revocation excepted: it stays in effect) and leaves
+// the file as it was, and no temporary file is left behind.
+func TestMemoryStoreFailedWriteChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := testKeys()
+	root := t.TempDir()
+	dir := filepath.Join(root, "store")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	path := filepath.Join(dir, "keys.json")
+	s := memstoreOpen(t, keys, path)
+	a, secretA, err := s.Create(ctx, apikey.KeySpec{Name: "a", Scopes: []apikey.Scope{"read"}})
+	require.NoError(t, err)
+	b, _, err := s.Create(ctx, apikey.KeySpec{Name: "b"})
+	require.NoError(t, err)
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	listBefore, err := s.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+
+	// Move the directory away: the store can no longer write its temporary
+	// file, and the old file is kept aside, untouched.
+	aside := filepath.Join(root, "aside")
+	require.NoError(t, os.Rename(dir, aside))
+
+	_, _, err = s.Create(ctx, apikey.KeySpec{Name: "c"})
+	assert.Error(t, err, "Create")
+	_, _, err = s.Roll(ctx, a.ID, time.Hour)
+	assert.Error(t, err, "Roll")
+	imported, err := keys.NewKey(apikey.KeySpec{Name: "imported"})
+	require.NoError(t, err)
+	assert.Error(t, s.Add(ctx, imported.Digest, imported.Key), "Add")
+	assert.Error(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: a.ID, Environment: apikey.EnvLive, Count: 3, LastUsed: storetest.Epoch}}), "RecordUsage")
+
+	listAfter, err := s.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	assert.Equal(t, listBefore, listAfter, "failed changes are undone in memory")
+	_, err = s.Lookup(ctx, imported.Digest)
+	assert.ErrorIs(t, err, apikey.ErrNotFound)
+	mw := newMiddleware(t, apikey.Config{Keys: keys, Store: s})
+	_, err = mw.Verify(ctx, secretA.Reveal())
+	assert.NoError(t, err, "the failed roll did not retire the key")
+
+	// A revocation that cannot be written stays in effect.
+	err = s.Revoke(ctx, b.ID)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "revoked in memory")
+	got, err := s.Get(ctx, b.ID)
+	require.NoError(t, err)
+	assert.Equal(t, apikey.StateRevoked, got.State(storetest.Epoch))
+
+	require.NoError(t, os.Rename(aside, dir))
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(before), string(after), "the file is as it was")
+	assert.Equal(t, []string{"keys.json"}, memstoreDirFiles(t, dir), "no temporary file is left behind")
+
+	// The next change that can be written persists the whole store,
+	// revocation included.
+	_, _, err = s.Create(ctx, apikey.KeySpec{Name: "c"})
+	require.NoError(t, err)
+	want, err := s.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	reopened, err := memstoreOpen(t, keys, path).List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	assert.Equal(t, want, reopened)
+	assert.Equal(t, []string{"keys.json"}, memstoreDirFiles(t, dir))
+}
+
+// A usage batch whose file write fails is undone in memory, so that the
+// recorder's retry of the same batch does not count it twice.
+func TestMemoryStoreUsageUndoneWhenFileFails(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := testKeys()
+	path := filepath.Join(t.TempDir(), "keys.json")
+	s := memstoreOpen(t, keys, path)
+	k, _, err := s.Create(ctx, apikey.KeySpec{Name: "k"})
+	require.NoError(t, err)
+	batch := []apikey.Usage{{KeyID: k.ID, Environment: apikey.EnvLive, Count: 10, LastUsed: storetest.Epoch}}
+
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Mkdir(path, 0o700)) // the rename onto it fails
+	assert.Error(t, s.RecordUsage(ctx, batch))
+	got, err := s.Get(ctx, k.ID)
+	require.NoError(t, err)
+	assert.Zero(t, got.Requests, "undone")
+	assert.True(t, got.LastUsedAt.IsZero(), "undone")
+
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, s.RecordUsage(ctx, batch))
+	got, err = s.Get(ctx, k.ID)
+	require.NoError(t, err)
+	assert.EqualValues(t, 10, got.Requests, "counted once")
+	assert.Equal(t, storetest.Epoch, got.LastUsedAt)
+}
+
+// Readers of the file while the store rewrites it always find a whole
+// file, never a partial one, and never an older one than they saw before.
+func TestMemoryStoreFileRewriteIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := testKeys()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keys.json")
+	s := memstoreOpen(t, keys, path)
+
+	const writers, perWriter, readers = 4, 25, 2
+	var done atomic.Bool
+	var wg, rg sync.WaitGroup
+	errs := make(chan error, readers)
+	for range readers {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			seen := 0
+			for !done.Load() {
+				r, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
+				if err != nil {
+					errs <- err
+					return
+				}
+				list, _ := r.List(ctx, apikey.Filter{})
+				if len(list) < seen {
+					errs <- fmt.Errorf("read %d keys after %d", len(list), seen)
+					return
+				}
+				seen = len(list)
+			}
+		}()
+	}
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perWriter {
+				k, _, err := s.Create(ctx, apikey.KeySpec{Name: fmt.Sprintf("w%d-%d", w, i)})
+				if !assert.NoError(t, err) {
+					return
+				}
+				if i%3 == 0 {
+					assert.NoError(t, s.Revoke(ctx, k.ID))
+				}
+				assert.NoError(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: k.ID, Environment: apikey.EnvLive, Count: 1, LastUsed: storetest.Epoch}}))
+			}
+		}()
+	}
+	wg.Wait()
+	done.Store(true)
+	rg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	want, err := s.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	require.Len(t, want, writers*perWriter)
+	got, err := memstoreOpen(t, keys, path).List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "the last write holds every change")
+	assert.Equal(t, []string{"keys.json"}, memstoreDirFiles(t, dir))
+}
+
+// Lookups run while keys are created, revoked, rolled, rehashed and
+// counted. A key is always found (under its old digest or, after a rehash,
+// its new one), and once Revoke has returned no lookup that starts later
+// sees the key active.
+func TestMemoryStoreLookupsDuringChanges(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := testKeys()
+	s := newMemoryStore(t, keys)
+	const n = 64
+	type entry struct {
+		id       string
+		digest   apikey.Digest
+		rehashed apikey.Digest
+		revoked  atomic.Bool // set once Revoke has returned
+	}
+	entries := make([]*entry, n)
+	for i := range entries {
+		k, sec, err := s.Create(ctx, apikey.KeySpec{Name: fmt.Sprint(i), Scopes: []apikey.Scope{"read"}})
+		require.NoError(t, err)
+		entries[i] = &entry{id: k.ID, digest: keys.Digest(sec.Reveal())}
+		entries[i].rehashed = keys.Digest(sec.Reveal() + "/rehashed") // any digest no other key has
+	}
+
+	var done atomic.Bool
+	var readers, warm sync.WaitGroup
+	var lookups atomic.Int64
+	for range 2 {
+		readers.Add(1)
+		warm.Add(1)
+		go func() {
+			defer readers.Done()
+			for pass := 0; !done.Load(); pass++ {
+				if pass == 1 {
+					warm.Done() // the writers start once every reader is looping
+				}
+				for i, e := range entries {
+					wasRevoked := e.revoked.Load()
+					k, err := s.Lookup(ctx, e.digest)
+					if errors.Is(err, apikey.ErrNotFound) && i%4 == 2 {
+						k, err = s.Lookup(ctx, e.rehashed) // filed anew before unfiled
+					}
+					lookups.Add(1)
+					if !assert.NoError(t, err, "key %d", i) {
+						if pass == 0 {
+							warm.Done()
+						}
+						return
+					}
+					assert.Equal(t, e.id, k.ID)
+					assert.Equal(t, fmt.Sprint(i), k.Name, "a whole snapshot")
+					if wasRevoked {
+						assert.Equal(t, apikey.StateRevoked, k.State(storetest.Epoch), "key %d revoked before the lookup", i)
+					}
+				}
+			}
+		}()
+	}
+
+	warm.Wait()
+	var writers sync.WaitGroup
+	for w := range 2 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := w; i < n; i += 2 {
+				e := entries[i]
+				switch i % 4 {
+				case 0:
+					assert.NoError(t, s.Revoke(ctx, e.id))
+					e.revoked.Store(true)
+				case 1:
+					_, _, err := s.Roll(ctx, e.id, time.Hour)
+					assert.NoError(t, err)
+				case 2:
+					assert.NoError(t, s.Rehash(ctx, e.id, e.rehashed, "p2"))
+				case 3:
+					assert.NoError(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: e.id, Environment: apikey.EnvLive, Count: 1, LastUsed: storetest.Epoch}}))
+				}
+				_, _, err := s.Create(ctx, apikey.KeySpec{Name: "more"})
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	writers.Wait()
+	done.Store(true)
+	readers.Wait()
+	assert.Positive(t, lookups.Load())
+
+	for i, e := range entries {
+		d := e.digest
+		if i%4 == 2 {
+			d = e.rehashed
+		}
+		k, err := s.Lookup(ctx, d)
+		require.NoError(t, err)
+		assert.Equal(t, i%4 == 0, k.State(storetest.Epoch) == apikey.StateRevoked)
+	}
+}
+
+// Keys handed out by Lookup are snapshots: later changes replace them and
+// never write into them.
+func TestMemoryStoreLookupSnapshots(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := testKeys()
+	s := newMemoryStore(t, keys)
+	k, sec, err := s.Create(ctx, apikey.KeySpec{Name: "n"})
+	require.NoError(t, err)
+	d := keys.Digest(sec.Reveal())
+	snap, err := s.Lookup(ctx, d)
+	require.NoError(t, err)
+	snapCopy := *snap
+
+	require.NoError(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: k.ID, Environment: apikey.EnvLive, Count: 5, LastUsed: storetest.Epoch}}))
+	_, _, err = s.Roll(ctx, k.ID, time.Hour)
+	require.NoError(t, err)
+	require.NoError(t, s.Revoke(ctx, k.ID))
+	assert.Equal(t, snapCopy, *snap, "the snapshot was not modified")
+
+	now, err := s.Lookup(ctx, d)
+	require.NoError(t, err)
+	assert.EqualValues(t, 5, now.Requests)
+	assert.NotEmpty(t, now.RolledTo)
+	assert.False(t, now.RevokedAt.IsZero())
+}
+
+func TestMemoryStoreAdd(t *testing.T) {
+	ctx := context.Background()
+	keys, _ := testKeys()
+	s := newMemoryStore(t, keys)
+	k := &apikey.Key{ID: "key_import", Name: "imported", Environment: apikey.EnvLive, Scopes: []apikey.Scope{"read"}}
+	require.NoError(t, s.Add(ctx, keys.Digest("kg_live_x"), k))
+	assert.ErrorIs(t, s.Add(ctx, keys.Digest("kg_live_y"), k), apikey.ErrInvalid, "duplicate id")
+	assert.ErrorIs(t, s.Add(ctx, keys.Digest("kg_live_x"), &apikey.Key{ID: "key_other"}), apikey.ErrInvalid, "duplicate digest")
+	assert.ErrorIs(t, s.Add(ctx, keys.Digest("kg_live_z"), &apikey.Key{}), apikey.ErrInvalid, "no id")
+	assert.ErrorIs(t, s.Add(ctx, keys.Digest("kg_live_z"), nil), apikey.ErrInvalid, "no key")
+	list, err := s.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+	got, err := s.Lookup(ctx, keys.Digest("kg_live_x"))
+	require.NoError(t, err)
+	assert.Equal(t, "imported", got.Name)
+
+	// The store keeps its own copy.
+	k.Name, k.Scopes[0] = "changed", "admin"
+	got, err = s.Get(ctx, "key_import")
+	require.NoError(t, err)
+	assert.Equal(t, "imported", got.Name)
+	assert.Equal(t, []apikey.Scope{"read"}, got.Scopes)
+
+	// An imported key authenticates like one the store made.
+	is, err := keys.NewKey(apikey.KeySpec{Name: "made elsewhere", Scopes: []apikey.Scope{"read"}})
+	require.NoError(t, err)
+	require.NoError(t, s.Add(ctx, is.Digest, is.Key))
+	rr := call(newMiddleware(t, apikey.Config{Keys: keys, Store: s}).Handler(okHandler()), "GET", "/", is.Secret.Reveal())
+	assert.Equal(t, 200, rr.Code)
+	assert.Equal(t, is.Key.ID, decode(t, rr)["key_id"])
+}
+
+func TestMemoryStoreHonoursCancelledContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	keys, _ := testKeys()
+	s := newMemoryStore(t, keys)
+	k, _, err := s.Create(ctx, apikey.KeySpec{Name: "x"})
+	require.NoError(t, err)
+	cancel()
+	_, _, err = s.Create(ctx, apikey.KeySpec{Name: "x"})
+	assert.ErrorIs(t, err, context.Canceled, "Create")
+	_, err = s.List(ctx, apikey.Filter{})
+	assert.ErrorIs(t, err, context.Canceled, "List")
+	_, err = s.Get(ctx, k.ID)
+	assert.ErrorIs(t, err, context.Canceled, "Get")
+	assert.ErrorIs(t, s.Revoke(ctx, k.ID), context.Canceled, "Revoke")
+	_, _, err = s.Roll(ctx, k.ID, time.Hour)
+	assert.ErrorIs(t, err, context.Canceled, "Roll")
+	assert.ErrorIs(t, s.Rehash(ctx, k.ID, apikey.Digest{1}, "p"), context.Canceled, "Rehash")
+	assert.ErrorIs(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: k.ID, Count: 1}}), context.Canceled, "RecordUsage")
+	assert.ErrorIs(t, s.Add(ctx, apikey.Digest{2}, &apikey.Key{ID: "key_x"}), context.Canceled, "Add")
+
+	got, err := s.Get(context.Background(), k.ID)
+	require.NoError(t, err)
+	assert.Equal(t, apikey.StateActive, got.State(storetest.Epoch), "nothing changed")
+	assert.Zero(t, got.Requests)
+	list, err := s.List(context.Background(), apikey.Filter{})
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+}

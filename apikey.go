@@ -89,8 +89,8 @@ func (s State) String() string {
 // secret. Keys handed out by a KeyStore's Lookup and by FromContext may be
 // shared between requests; treat them as read-only.
 //
-// ID is "key_" and a UUIDv7 in 26 lowercase Crockford base32 characters
-// (the TypeID encoding): log-safe, sorted by creation time. Owner is the
+// ID is "key_" and a UUIDv7 in 26 lowercase Crockford base32 characters:
+// log-safe, sorted by creation time. Owner is the
 // account the key belongs to (Config.OwnerHeader checks it). Hint is the
 // prefix and last four characters, for display: "kg_live_…a1b2". PepperID
 // names the pepper of the stored digest ("" for SHA-256). RolledTo names the

@@ -121,15 +121,15 @@ func TestEnvironmentText(t *testing.T) {
 	assert.ErrorIs(t, err, apikey.ErrInvalid)
 }
 
-// Key IDs are "key_" and a UUIDv7 in lowercase Crockford base32, so they
-// sort by creation time.
+// Key IDs are "key_" and a UUIDv7 in lowercase Crockford base32, 13 digits
+// per 64-bit half, so they sort by creation time.
 func TestKeyIDs(t *testing.T) {
 	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
 	var ids []string
 	for range 100 {
 		is, err := keys.NewKey(apikey.KeySpec{Name: "n"})
 		require.NoError(t, err)
-		assert.Regexp(t, `^key_[0-7][0-9a-hjkmnp-tv-z]{25}$`, is.Key.ID)
+		assert.Regexp(t, `^key_[0-9a-f][0-9a-hjkmnp-tv-z]{12}[0-9a-f][0-9a-hjkmnp-tv-z]{12}$`, is.Key.ID)
 		ids = append(ids, is.Key.ID)
 	}
 	assert.True(t, slices.IsSorted(ids), "IDs sort by creation time")

@@ -162,12 +162,14 @@ func (f *Format) Parse(key string) (Environment, error) {
 	return env, nil
 }
 
+// cutPrefix splits off the prefix. Live first: no prefix overlaps another,
+// and a format whose live prefix is empty has no test keys.
 func (f *Format) cutPrefix(key string) (Environment, string, bool) {
-	if f.hasTest && strings.HasPrefix(key, f.test) {
-		return EnvTest, key[len(f.test):], true
-	}
 	if strings.HasPrefix(key, f.live) {
 		return EnvLive, key[len(f.live):], true
+	}
+	if f.hasTest && strings.HasPrefix(key, f.test) {
+		return EnvTest, key[len(f.test):], true
 	}
 	return 0, "", false
 }

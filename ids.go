@@ -10,23 +10,24 @@ import (
 )
 
 // Identifiers: key IDs ("key_" + a UUIDv7) and request ids ("req_" + a
-// process-wide random part and a counter). Both are 128 bits written as 26
-// Crockford base32 digits by one encoder, lowercase for key IDs (the TypeID
-// encoding) and uppercase for request ids, as the Stairoids API shows them.
+// process-wide random part and a counter). Both are two 64-bit halves, each
+// written as 13 Crockford base32 digits by one encoder: lowercase for key
+// IDs, uppercase for request ids, as the Stairoids API shows them. Fixed
+// width keeps them sorted as their numbers are, so key IDs sort by creation
+// time.
 
 const (
 	crockfordLower = "0123456789abcdefghjkmnpqrstvwxyz"
 	crockfordUpper = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	base32Digits   = 26 // 128 bits, with two zero bits of padding on top
+	halfDigits     = 13 // base32 digits of 64 bits (one bit of padding)
+	base32Digits   = 2 * halfDigits
 )
 
-// encodeBase32 writes the 128-bit number hi:lo as 26 digits of alphabet,
-// most significant first.
-func encodeBase32(dst *[base32Digits]byte, hi, lo uint64, alphabet string) {
-	for i := base32Digits - 1; i >= 0; i-- {
-		dst[i] = alphabet[lo&31]
-		lo = lo>>5 | hi<<59
-		hi >>= 5
+// encodeBase32 writes v as 13 digits of alphabet, most significant first.
+func encodeBase32(dst []byte, v uint64, alphabet string) {
+	for i := halfDigits - 1; i >= 0; i-- {
+		dst[i] = alphabet[v&31]
+		v >>= 5
 	}
 }
 
@@ -39,7 +40,8 @@ func newKeyID() (string, error) {
 	}
 	var b [4 + base32Digits]byte
 	copy(b[:], "key_")
-	encodeBase32((*[base32Digits]byte)(b[4:]), binary.BigEndian.Uint64(u[:8]), binary.BigEndian.Uint64(u[8:]), crockfordLower)
+	encodeBase32(b[4:], binary.BigEndian.Uint64(u[:8]), crockfordLower)
+	encodeBase32(b[4+halfDigits:], binary.BigEndian.Uint64(u[8:]), crockfordLower)
 	return string(b[:]), nil
 }
 
@@ -48,7 +50,7 @@ func newKeyID() (string, error) {
 // across processes with negligible probability, and cost neither a random
 // read nor a clock read per request.
 var (
-	reqIDProcess uint64
+	reqIDPrefix  [4 + halfDigits]byte // "req_" and the process's 13 digits
 	reqIDCounter atomic.Uint64
 )
 
@@ -57,7 +59,8 @@ func init() {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic("apikey: crypto/rand unavailable: " + err.Error())
 	}
-	reqIDProcess = binary.LittleEndian.Uint64(b[:8])
+	copy(reqIDPrefix[:], "req_")
+	encodeBase32(reqIDPrefix[4:], binary.LittleEndian.Uint64(b[:8]), crockfordUpper)
 	reqIDCounter.Store(binary.LittleEndian.Uint64(b[8:]))
 }
 
@@ -66,6 +69,6 @@ const requestIDLength = 4 + base32Digits
 
 // fillRequestID writes a fresh "req_…" id into b.
 func fillRequestID(b *[requestIDLength]byte) {
-	copy(b[:], "req_")
-	encodeBase32((*[base32Digits]byte)(b[4:]), reqIDProcess, reqIDCounter.Add(1), crockfordUpper)
+	copy(b[:], reqIDPrefix[:])
+	encodeBase32(b[len(reqIDPrefix):], reqIDCounter.Add(1), crockfordUpper)
 }

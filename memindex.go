@@ -3,6 +3,7 @@ package apikey
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"iter"
 	"math"
 	"sync"
 )
@@ -41,40 +42,37 @@ type slotTable struct {
 	deleted int // slotDeleted slots
 }
 
-// probe walks the table from hash h. It returns the slot whose value
-// matches, or, when none does, the first slot an insert may take.
-func (t *slotTable) probe(h uint64, match func(v uint32) bool) (slot int, found bool) {
-	free := -1
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		switch s := t.slots[i]; s {
-		case slotEmpty:
-			if free < 0 {
-				free = int(i)
-			}
-			return free, false
-		case slotDeleted:
-			if free < 0 {
-				free = int(i)
-			}
-		default:
-			if match(s - 1) {
-				return int(i), true
+// probe is the one probe loop: it yields the slots on hash h's path, each
+// with its value (slotEmpty and slotDeleted as they are, a value as value +
+// 1), and ends after the first empty slot. The table always has one: it is
+// kept at most 3/4 full, tombstones included. The compiler inlines it into
+// each caller, so the lookup path makes no indirect call.
+func (t *slotTable) probe(h uint64) iter.Seq2[int, uint32] {
+	return func(yield func(int, uint32) bool) {
+		mask := uint64(len(t.slots) - 1)
+		for i := h & mask; ; i = (i + 1) & mask {
+			s := t.slots[i]
+			if !yield(int(i), s) || s == slotEmpty {
+				return
 			}
 		}
 	}
 }
 
-// find returns the value whose match is true.
-func (t *slotTable) find(h uint64, match func(v uint32) bool) (uint32, bool) {
+// find returns the slot of the value for which match is true.
+func (t *slotTable) find(h uint64, match func(v uint32) bool) (int, bool) {
 	if t.live == 0 {
 		return 0, false
 	}
-	i, ok := t.probe(h, match)
-	if !ok {
-		return 0, false
+	for i, s := range t.probe(h) {
+		if s == slotEmpty {
+			break
+		}
+		if s != slotDeleted && match(s-1) {
+			return i, true
+		}
 	}
-	return t.slots[i] - 1, true
+	return 0, false
 }
 
 // insert adds v, which must not be present, growing the table (hash
@@ -83,28 +81,25 @@ func (t *slotTable) insert(h uint64, v uint32, hash func(v uint32) uint64) {
 	if (t.live+t.deleted+1)*4 > len(t.slots)*3 {
 		t.rebuild(hash)
 	}
-	i, _ := t.probe(h, func(uint32) bool { return false })
-	if t.slots[i] == slotDeleted {
-		t.deleted--
+	for i, s := range t.probe(h) {
+		if s == slotEmpty || s == slotDeleted {
+			if s == slotDeleted {
+				t.deleted--
+			}
+			t.slots[i] = v + 1
+			t.live++
+			return
+		}
 	}
-	t.slots[i] = v + 1
-	t.live++
 }
 
-// remove deletes the value whose match is true, if any, and returns it.
-func (t *slotTable) remove(h uint64, match func(v uint32) bool) (uint32, bool) {
-	if t.live == 0 {
-		return 0, false
-	}
-	i, ok := t.probe(h, match)
-	if !ok {
-		return 0, false
-	}
+// remove deletes the value at slot i.
+func (t *slotTable) remove(i int) uint32 {
 	v := t.slots[i] - 1
 	t.slots[i] = slotDeleted
 	t.live--
 	t.deleted++
-	return v, true
+	return v
 }
 
 // rebuild rehashes the live values into a table at most half full after
@@ -142,9 +137,22 @@ type memEntry struct {
 
 func digestHash(d Digest) uint64 { return binary.LittleEndian.Uint64(d[8:16]) }
 
-// find returns the slab position of d.
+// find returns the slab position of d. It is the lookup path, so it walks
+// the probe itself rather than through slotTable.find's match function,
+// which the compiler would call indirectly.
 func (sh *memShard) find(d Digest) (uint32, bool) {
-	return sh.table.find(digestHash(d), func(pos uint32) bool { return sh.entries[pos].digest == d })
+	if sh.table.live == 0 {
+		return 0, false
+	}
+	for _, s := range sh.table.probe(digestHash(d)) {
+		if s == slotEmpty {
+			break
+		}
+		if s != slotDeleted && sh.entries[s-1].digest == d {
+			return s - 1, true
+		}
+	}
+	return 0, false
 }
 
 // lookup returns the key filed under d, or nil.
@@ -176,7 +184,8 @@ func (sh *memShard) insert(d Digest, k *Key) (uint32, bool) {
 
 // remove unfiles d. The caller holds the shard's write lock.
 func (sh *memShard) remove(d Digest) {
-	if pos, ok := sh.table.remove(digestHash(d), func(pos uint32) bool { return sh.entries[pos].digest == d }); ok {
+	if i, ok := sh.table.find(digestHash(d), func(pos uint32) bool { return sh.entries[pos].digest == d }); ok {
+		pos := sh.table.remove(i) // the slot, not the position: find returns slots
 		sh.entries[pos] = memEntry{}
 		sh.free = append(sh.free, pos)
 	}
@@ -209,8 +218,11 @@ func (s *MemoryStore) idMatch(id string) func(uint32) bool {
 // findID returns the location of the key with this ID. The caller holds
 // s.mu.
 func (s *MemoryStore) findID(id string) (loc, bool) {
-	v, ok := s.ids.table.find(s.idHash(id), s.idMatch(id))
-	return loc(v), ok
+	i, ok := s.ids.table.find(s.idHash(id), s.idMatch(id))
+	if !ok {
+		return 0, false
+	}
+	return loc(s.ids.table.slots[i] - 1), true
 }
 
 // addID records where the key with this ID lives; it must not be present.
@@ -221,4 +233,8 @@ func (s *MemoryStore) addID(id string, l loc) {
 }
 
 // dropID forgets the key with this ID.
-func (s *MemoryStore) dropID(id string) { s.ids.table.remove(s.idHash(id), s.idMatch(id)) }
+func (s *MemoryStore) dropID(id string) {
+	if i, ok := s.ids.table.find(s.idHash(id), s.idMatch(id)); ok {
+		s.ids.table.remove(i)
+	}
+}

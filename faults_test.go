@@ -23,6 +23,7 @@ import (
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/cache"
 	"github.com/keygate/apikey/internal/faultstore"
+	"github.com/keygate/apikey/internal/testkit"
 )
 
 // The middleware sets no deadline on a lookup: a store that blocks bounds
@@ -293,22 +294,7 @@ func TestClientGoneDuringSlowLookup(t *testing.T) {
 
 // faultServerErrors captures the http.Server's error log, where net/http
 // reports handler panics ("http: panic serving …").
-type faultServerErrors struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *faultServerErrors) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *faultServerErrors) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
+type faultServerErrors = testkit.Buffer
 
 func newFaultServer(t *testing.T, h http.Handler) (*httptest.Server, *faultServerErrors) {
 	t.Helper()

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/internal/testkit"
 	"github.com/keygate/apikey/storetest"
 )
 
@@ -122,18 +123,7 @@ func pepper(t testing.TB, id string, fill byte) apikey.Pepper {
 }
 
 // okHandler answers 200 with the authenticated key's ID and the request id.
-func okHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		k, ok := apikey.FromContext(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		out := map[string]any{"request_id": apikey.RequestID(r.Context()), "authenticated": ok}
-		if ok {
-			out["key_id"] = k.ID
-			out["environment"] = k.Environment.String()
-		}
-		_ = json.NewEncoder(w).Encode(out)
-	})
-}
+var okHandler = testkit.OKHandler
 
 func bearer(r *http.Request, key string) *http.Request {
 	r.Header.Set("Authorization", "Bearer "+key)

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/internal/testkit"
 	"github.com/keygate/apikey/presets"
 	"github.com/keygate/apikey/storetest"
 	"github.com/keygate/apikey/usage"
@@ -209,7 +210,7 @@ func TestLifecycleStraply(t *testing.T) {
 	cfg.Usage = rec
 	mw, err := apikey.New(cfg)
 	require.NoError(t, err)
-	h := mw.Handler(apiOK())
+	h := mw.Handler(testkit.OKHandler())
 
 	live, liveKey := s.create(t, apikey.KeySpec{Name: "prod", Scopes: []apikey.Scope{"read"}})
 	sandbox, testKey := s.create(t, apikey.KeySpec{Name: "ci", Scopes: []apikey.Scope{"read"}, Environment: apikey.EnvTest})

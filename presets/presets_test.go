@@ -17,6 +17,7 @@ import (
 
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/internal/faultstore"
+	"github.com/keygate/apikey/internal/testkit"
 	"github.com/keygate/apikey/presets"
 	"github.com/keygate/apikey/storetest"
 	"github.com/keygate/apikey/usage"
@@ -68,7 +69,7 @@ func newAPIServer(t *testing.T, p presets.Preset, edit func(*apikey.Config)) *ap
 	}
 	s.mw, err = apikey.New(cfg)
 	require.NoError(t, err)
-	s.h = s.mw.Handler(apiOK())
+	s.h = s.mw.Handler(testkit.OKHandler())
 	return s
 }
 
@@ -88,21 +89,6 @@ func (s *apiServer) takeRejections() []apikey.AuthError {
 	r := s.rejected
 	s.rejected = nil
 	return r
-}
-
-// apiOK answers 200 with the authenticated key's ID, environment and the
-// request id.
-func apiOK() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		k, ok := apikey.FromContext(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		out := map[string]any{"request_id": apikey.RequestID(r.Context()), "authenticated": ok}
-		if ok {
-			out["key_id"] = k.ID
-			out["environment"] = k.Environment.String()
-		}
-		_ = json.NewEncoder(w).Encode(out)
-	})
 }
 
 // apiCall sends one request through h, with key as a Bearer token (none
@@ -397,7 +383,7 @@ func TestStepsies(t *testing.T) {
 	t.Run("admin endpoint", func(t *testing.T) {
 		// Require("admin") on top of the method policy.
 		mux := http.NewServeMux()
-		mux.Handle("GET /v1/keys", s.mw.Require("admin")(apiOK()))
+		mux.Handle("GET /v1/keys", s.mw.Require("admin")(testkit.OKHandler()))
 		h := s.mw.Handler(mux)
 		s.takeRejections()
 		rr := apiCall(h, "GET", "/v1/keys", keys["read+write"])

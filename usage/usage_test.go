@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/internal/testkit"
 	"github.com/keygate/apikey/storetest"
 	"github.com/keygate/apikey/usage"
 )
@@ -409,26 +410,8 @@ func TestUsageFailingStoreIsNotHammered(t *testing.T) {
 	require.NoError(t, rec.Close())
 }
 
-// safeBuffer is a bytes.Buffer safe for concurrent use.
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestUsageLogsFailedFlushes(t *testing.T) {
-	var buf safeBuffer
+	var buf testkit.Buffer
 	flaky := &flakyUsage{inner: newUsageStore(t)}
 	flaky.fails.Store(1 << 30)
 	rec := newRecorder(t, flaky, usage.Config{Interval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&buf, nil))})

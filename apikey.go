@@ -115,6 +115,23 @@ type Key struct {
 	Requests    uint64            `json:"requests"`
 }
 
+// maxKeyIDLength is the longest key ID a store accepts.
+const maxKeyIDLength = 128
+
+// validKeyID reports whether id can name a key: 1 to 128 visible ASCII
+// characters, so that it is safe in logs, headers and file names.
+func validKeyID(id string) bool {
+	if len(id) == 0 || len(id) > maxKeyIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // State is the one rule that says whether a key may be used at now. The
 // middleware, Filter, roll and every shipped store apply it: revoked wins;
 // past ExpiresAt a rolled key is StateRolled and any other StateExpired;

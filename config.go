@@ -32,9 +32,9 @@ type Config struct {
 	// Environment, when set, is the one accepted: EnvLive refuses test
 	// keys before the store is asked. Default 0: both.
 	Environment Environment
-	// OwnerHeader binds keys to their owner (Stax.ai's Email): the request
-	// must carry one such header equal to Key.Owner (case-insensitive for
-	// an e-mail address), else 403. Default "": no binding.
+	// OwnerHeader binds keys to their owner (an "Email" header, say): the
+	// request must carry one such header equal to Key.Owner (ASCII
+	// case-insensitive for an e-mail address), else 403. Default "".
 	OwnerHeader string
 	// Optional lets requests without any credential through anonymously
 	// (FromContext reports false); a bad credential is still refused.
@@ -49,9 +49,11 @@ type Config struct {
 	RequestIDHeader string
 	// RequestID returns the id the request already has; it is used when
 	// safe (1 to 128 visible ASCII characters but " and \), else the
-	// middleware makes one, "req_" and 26 characters. chi: middleware.GetReqID(r.Context());
-	// echo: w.Header().Get(echo.HeaderXRequestID); a trusted proxy:
-	// r.Header.Get("X-Request-Id"). Default nil: always a new id.
+	// middleware makes one, "req_" and 26 characters. chi:
+	// middleware.GetReqID(r.Context()); echo:
+	// w.Header().Get(echo.HeaderXRequestID) (both adopt a client's
+	// X-Request-Id); a trusted proxy: r.Header.Get("X-Request-Id").
+	// Default nil: always a new id.
 	RequestID func(w http.ResponseWriter, r *http.Request) string
 	// NoRequestID: no request-id header, no request_id in bodies.
 	NoRequestID bool
@@ -99,6 +101,11 @@ func (c Config) compile(m *Middleware) error {
 	for i, s := range c.Sources {
 		if s.kind == 0 || s.name == "" {
 			return fmt.Errorf("apikey: New: %w: Config.Sources[%d] is empty; use FromBearer, FromHeader or FromQuery", ErrInvalid, i)
+		}
+		for _, t := range c.Sources[:i] {
+			if s.name == t.name && (s.kind == sourceQuery) == (t.kind == sourceQuery) {
+				return fmt.Errorf("apikey: New: %w: Config.Sources[%d] reads %s again; every request would carry two credentials", ErrInvalid, i, s.name)
+			}
 		}
 	}
 	m.store, m.hasher = c.Store, m.keys.hasher()

@@ -40,10 +40,9 @@ func (c *authContext) newRequestID() string {
 	return unsafe.String(&c.idBuf[0], len(c.idBuf))
 }
 
-// FromContext returns the key that authenticated the request, as attached by
-// the middleware. It reports false when no middleware ran or the request
-// passed anonymously (Config.Optional). The Key holds metadata and scopes,
-// never the secret; it is shared, so do not modify it.
+// FromContext returns the key that authenticated the request: metadata,
+// never the secret, shared (do not modify it). It reports false when no
+// middleware ran or the request was anonymous (Config.Optional).
 func FromContext(ctx context.Context) (*Key, bool) {
 	if c := authFrom(ctx); c != nil && c.key != nil {
 		return c.key, true
@@ -51,9 +50,8 @@ func FromContext(ctx context.Context) (*Key, bool) {
 	return nil, false
 }
 
-// RequestID returns the request's id as the middleware answers it (in the
-// response header and in error bodies), or "" when no middleware ran or
-// request ids are off.
+// RequestID returns the request's id, as in the response header and error
+// bodies; "" when no middleware ran or ids are off.
 func RequestID(ctx context.Context) string {
 	if c := authFrom(ctx); c != nil {
 		return c.requestID

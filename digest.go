@@ -28,7 +28,7 @@ func (d *Digest) UnmarshalText(b []byte) error {
 		return fmt.Errorf("%w: digest must be %d hex characters", ErrInvalid, 2*len(d))
 	}
 	if _, err := hex.Decode(d[:], b); err != nil {
-		return fmt.Errorf("%w: digest: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: digest: %w", ErrInvalid, err)
 	}
 	return nil
 }

@@ -190,3 +190,18 @@ func TestPepperIsRedacted(t *testing.T) {
 	assert.Equal(t, "apikey.Pepper{id:p1, [REDACTED]}", fmt.Sprint(p), "the ID is shown, not the secret")
 	assert.Equal(t, "apikey.Pepper{id:p1, [REDACTED]}", fmt.Sprintf("%#v", p))
 }
+
+// Digest never panics: with a pepper that Check refuses (a zero Pepper,
+// an id given twice) it returns the zero Digest, which no store files. It
+// needs no format: a digest depends on the peppers alone.
+func TestDigestOfAnInvalidKeyConfig(t *testing.T) {
+	for _, peppers := range [][]apikey.Pepper{
+		{{}},
+		{pepper(t, "p1", 'a'), pepper(t, "p1", 'b')},
+	} {
+		keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Peppers: peppers}
+		require.Error(t, keys.Check())
+		assert.Equal(t, apikey.Digest{}, keys.Digest("kg_live_anything"))
+	}
+	assert.NotEqual(t, apikey.Digest{}, apikey.KeyConfig{}.Digest("kg_live_anything"), "no format needed: plain SHA-256")
+}

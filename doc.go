@@ -18,28 +18,28 @@
 //
 // # One shape
 //
-// Configuration is explicit and travels with what uses it. A KeyConfig
-// (formats, peppers, scopes, clock) is given to the store and to the
-// middleware alike; nothing is learned from a store's type, so a store
-// wrapped in any decorator answers the same.
+// Configuration is explicit: a KeyConfig (formats, peppers, scopes, clock)
+// is given to the store and to the middleware alike; nothing is learned
+// from a store's type, so a decorated store answers the same.
 //
 // Every package of the module follows one style. A constructor is New or
-// NewX; it takes what it needs as arguments and its settings as one XConfig
-// struct, and returns an error that names the field to change. A zero
-// field means its documented default. Hooks are func fields named OnEvent;
-// clocks are func() time.Time fields named Clock; durations are
-// time.Duration fields named for what they bound (TTL, Timeout, Interval).
-// A store's optional abilities are small interfaces (Manager, UsageStore,
-// Rehasher).
+// NewX; it takes what it needs as arguments, its settings as one struct
+// (XConfig; Messages for an error style), and returns an error that names
+// the field to change. A zero field means its documented default. Hooks
+// are func fields named OnEvent; loggers are *slog.Logger fields named
+// Logger; clocks are func() time.Time fields named Clock; durations are
+// time.Duration fields named for what they measure (TTL, FlushTimeout,
+// Interval). A store's optional abilities are interfaces (Manager,
+// UsageStore, Rehasher). One exception, as in http.ServeMux: a route guard
+// (Require) naming an undeclared scope panics when the route is set up.
 //
 // # Status codes
 //
-// 401 with WWW-Authenticate for a missing, duplicated, oversized,
-// malformed, unknown, revoked, expired or rolled-over credential; 403 for a
-// valid key without the scope or owner the request needs; 503 with
-// Retry-After when the store fails, times out or panics: never 401 for a
-// store fault, and the protected handler is never called. The body never
-// says why; Config.Logger and Config.OnRejected get the Reason.
+// 401 with WWW-Authenticate for a missing, malformed, unknown, revoked,
+// expired or rolled-over credential; 403 for a valid key without the scope
+// or owner the request needs; 503 with Retry-After when the store fails:
+// never 401, and never the handler. The body never says why; Logger and
+// OnRejected get the Reason.
 //
 // # Around the core
 //

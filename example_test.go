@@ -58,7 +58,7 @@ func ExampleNew() {
 // lets a request through by default.
 func ExampleMiddleware_Require() {
 	ctx := context.Background()
-	scopes, _ := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+	scopes, _ := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{
 		"read": nil, "write": nil, "admin": {"read", "write"},
 	})
 	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: scopes}
@@ -89,7 +89,7 @@ func ExampleMiddleware_Require() {
 // alternatives: here "admin", or both "read" and "billing".
 func ExampleMiddleware_RequireAny() {
 	ctx := context.Background()
-	scopes, _ := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{"read": nil, "billing": nil, "admin": nil})
+	scopes, _ := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{"read": nil, "billing": nil, "admin": nil})
 	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: scopes}
 	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
 	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
@@ -231,7 +231,7 @@ func ExampleKeyConfig_Successor() {
 	fmt.Println(errors.As(errOld, &rejected), rejected.Reason)
 
 	_, _, err = keys.Successor(retired, time.Hour)
-	fmt.Println(errors.Is(err, apikey.ErrExpired))
+	fmt.Println(errors.Is(err, apikey.ErrAlreadyRolled))
 	// Output:
 	// true true <nil> <nil>
 	// true rolled
@@ -312,8 +312,8 @@ func ExampleNewPepper() {
 // Declare the scopes an API knows and what each implies; a key granted
 // "admin" then covers "read" and "write", and "reports:*" every scope of
 // the reports resource.
-func ExampleDeclareScopes() {
-	scopes, err := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+func ExampleNewScopeSet() {
+	scopes, err := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{
 		"read": nil, "write": nil, "admin": {"read", "write"},
 		"reports:read": nil, "reports:export": nil,
 	})
@@ -325,7 +325,7 @@ func ExampleDeclareScopes() {
 	fmt.Println(scopes.Allows([]apikey.Scope{"read"}, "write"))
 	fmt.Println(scopes.Allows([]apikey.Scope{"reports:*"}, "reports:export"))
 
-	_, err = apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{"admin": {"read"}})
+	_, err = apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{"admin": {"read"}})
 	fmt.Println(err)
 	// Output:
 	// [admin read reports:export reports:read write]
@@ -481,4 +481,136 @@ func ExampleKeyStoreFunc() {
 	// 200
 	// 401
 	// 1
+}
+
+// Parse checks a key offline, without any store: is this even one of ours?
+func ExampleFormat_Parse() {
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	is, err := keys.NewKey(apikey.KeySpec{Name: "support", Environment: apikey.EnvTest})
+	if err != nil {
+		panic(err)
+	}
+	key := is.Secret.Reveal()
+	env, err := apikey.FormatDefault.Parse(key)
+	fmt.Println(env, err)
+
+	typo := key[:len(key)-1] + "?"
+	_, err = apikey.FormatDefault.Parse(typo)
+	var fe *apikey.FormatError
+	fmt.Println(errors.As(err, &fe), fe.Problem, errors.Is(err, apikey.ErrMalformedKey))
+	// Output:
+	// test <nil>
+	// true alphabet true
+}
+
+// Clients that cannot set Authorization may send the key in a header of
+// their own; a request with a key in both is refused.
+func ExampleFromHeader() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "legacy client"})
+	mw, err := apikey.New(apikey.Config{
+		Keys: keys, Store: store,
+		Sources: []apikey.Source{apikey.FromBearer(), apikey.FromHeader("X-API-Key")},
+	})
+	if err != nil {
+		panic(err)
+	}
+	h := mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, hdr := range [][2]string{
+		{"X-API-Key", secret.Reveal()},
+		{"Authorization", "Bearer " + secret.Reveal()},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set(hdr[0], hdr[1])
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(hdr[0], w.Code)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X-API-Key", secret.Reveal())
+	r.Header.Set("Authorization", "Bearer "+secret.Reveal())
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	fmt.Println("both", w.Code)
+	// Output:
+	// X-API-Key 200
+	// Authorization 200
+	// both 401
+}
+
+// The REST way to authorize: GET needs read, every other method write.
+func ExampleReadWritePolicy() {
+	ctx := context.Background()
+	scopes, _ := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{"read": nil, "write": nil})
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: scopes}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, reader, _ := store.Create(ctx, apikey.KeySpec{Name: "dashboard", Scopes: []apikey.Scope{"read"}})
+	mw, err := apikey.New(apikey.Config{Keys: keys, Store: store, MethodPolicy: apikey.ReadWritePolicy()})
+	if err != nil {
+		panic(err)
+	}
+	h := mw.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, method := range []string{"GET", "POST", "DELETE"} {
+		r := httptest.NewRequest(method, "/v1/things", nil)
+		r.Header.Set("Authorization", "Bearer "+reader.Reveal())
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(method, w.Code)
+	}
+	// Output:
+	// GET 200
+	// POST 403
+	// DELETE 403
+}
+
+// Import a key issued by another system: file its digest, never the key.
+func ExampleMemoryStore_Add() {
+	ctx := context.Background()
+	legacy, _ := apikey.NewFormat(apikey.FormatConfig{
+		Name: "legacy", LivePrefix: "lg_", Alphabet: "0123456789abcdef", Length: 32,
+	})
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault, legacy}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+
+	const issuedElsewhere = "lg_0123456789abcdef0123456789abcdef"
+	err := store.Add(ctx, keys.Digest(issuedElsewhere), &apikey.Key{
+		ID: "legacy:42", Name: "imported", Environment: apikey.EnvLive, CreatedAt: time.Now(),
+	})
+	if err != nil {
+		panic(err)
+	}
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+	key, err := mw.Verify(ctx, issuedElsewhere)
+	fmt.Println(key.ID, err)
+	// Output: legacy:42 <nil>
+}
+
+// List filters by environment, owner and state (Key.State's rule).
+func ExampleFilter() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, _, _ = store.Create(ctx, apikey.KeySpec{Name: "ci", Owner: "acme", Environment: apikey.EnvTest})
+	live, _, _ := store.Create(ctx, apikey.KeySpec{Name: "backend", Owner: "acme"})
+	_, _, _ = store.Create(ctx, apikey.KeySpec{Name: "other", Owner: "globex"})
+	_ = store.Revoke(ctx, live.ID)
+
+	for _, f := range []apikey.Filter{
+		{Owner: "acme"},
+		{Owner: "acme", State: apikey.StateActive},
+		{Environment: apikey.EnvLive, State: apikey.StateRevoked},
+	} {
+		list, _ := store.List(ctx, f)
+		var names []string
+		for _, k := range list {
+			names = append(names, k.Name)
+		}
+		fmt.Println(strings.Join(names, ", "))
+	}
+	// Output:
+	// ci, backend
+	// ci
+	// backend
 }

@@ -21,7 +21,7 @@ import (
 // Helpers shared by the root package's tests.
 
 // testScopes: admin implies read and write.
-var testScopes, _ = apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+var testScopes, _ = apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{
 	"read": nil, "write": nil, "admin": {"read", "write"}, "billing": nil,
 })
 

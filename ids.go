@@ -12,7 +12,7 @@ import (
 // Identifiers: key IDs ("key_" + a UUIDv7) and request ids ("req_" + a
 // process-wide random part and a counter). Both are two 64-bit halves, each
 // written as 13 Crockford base32 digits by one encoder: lowercase for key
-// IDs, uppercase for request ids, as the Stairoids API shows them. Fixed
+// IDs, uppercase for request ids. Fixed
 // width keeps them sorted as their numbers are, so key IDs sort by creation
 // time.
 

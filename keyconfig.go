@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -44,15 +45,8 @@ func (c KeyConfig) check() (KeyConfig, error) {
 			return c, fmt.Errorf("%w: KeyConfig.Formats[%d] was not made by NewFormat", ErrInvalid, i)
 		}
 	}
-	for i, p := range c.Peppers {
-		if p.mac == nil {
-			return c, fmt.Errorf("%w: KeyConfig.Peppers[%d] is the zero Pepper; make peppers with NewPepper", ErrInvalid, i)
-		}
-		for _, q := range c.Peppers[:i] {
-			if q.id == p.id {
-				return c, fmt.Errorf("%w: KeyConfig.Peppers: id %q is given twice", ErrInvalid, p.id)
-			}
-		}
+	if err := c.checkPeppers(); err != nil {
+		return c, err
 	}
 	c.Formats = slices.Clone(c.Formats)
 	c.Peppers = slices.Clone(c.Peppers)
@@ -62,18 +56,36 @@ func (c KeyConfig) check() (KeyConfig, error) {
 	return c, nil
 }
 
+func (c *KeyConfig) checkPeppers() error {
+	for i, p := range c.Peppers {
+		if p.mac == nil {
+			return fmt.Errorf("%w: KeyConfig.Peppers[%d] is the zero Pepper; make peppers with NewPepper", ErrInvalid, i)
+		}
+		for _, q := range c.Peppers[:i] {
+			if q.id == p.id {
+				return fmt.Errorf("%w: KeyConfig.Peppers: id %q is given twice", ErrInvalid, p.id)
+			}
+		}
+	}
+	return nil
+}
+
 func (c *KeyConfig) hasher() hasher { return hasher{peppers: c.Peppers} }
 
 // Digest returns the digest a store files a plaintext key under: HMAC
-// under the current pepper, or SHA-256. Use it to import keys.
+// under the current pepper, or SHA-256. Use it to import keys. With a
+// pepper Check refuses it returns the zero Digest, which no store files.
 func (c KeyConfig) Digest(key string) Digest {
+	if c.checkPeppers() != nil {
+		return Digest{}
+	}
 	h := c.hasher()
 	d, _ := h.digestAt(0, key)
 	return d
 }
 
-// DefaultGrace is how long a rolled key keeps working, as in the Straply
-// API.
+// DefaultGrace is a common grace period for a roll: a day to deploy the
+// new key.
 const DefaultGrace = 24 * time.Hour
 
 // Limits on a KeySpec.
@@ -124,10 +136,7 @@ func (c KeyConfig) NewKey(spec KeySpec) (Issued, error) {
 		ExpiresAt:   spec.ExpiresAt,
 	}
 	if len(spec.Metadata) > 0 {
-		k.Metadata = make(map[string]string, len(spec.Metadata))
-		for n, v := range spec.Metadata {
-			k.Metadata[n] = v
-		}
+		k.Metadata = maps.Clone(spec.Metadata)
 	}
 	return c.issue(k)
 }
@@ -193,14 +202,13 @@ func (c KeyConfig) Successor(old *Key, grace time.Duration) (Issued, *Key, error
 		return Issued{}, nil, fmt.Errorf("%w: roll %s: negative grace %v", ErrInvalid, old.ID, grace)
 	}
 	now := c.Clock()
-	switch old.State(now) {
-	case StateRevoked:
+	switch st := old.State(now); {
+	case st == StateRevoked:
 		return Issued{}, nil, fmt.Errorf("roll %s: %w", old.ID, ErrRevoked)
-	case StateExpired, StateRolled:
-		return Issued{}, nil, fmt.Errorf("roll %s: %w", old.ID, ErrExpired)
-	}
-	if old.RolledTo != "" {
+	case old.RolledTo != "":
 		return Issued{}, nil, fmt.Errorf("roll %s: %w", old.ID, ErrAlreadyRolled)
+	case st == StateExpired:
+		return Issued{}, nil, fmt.Errorf("roll %s: %w", old.ID, ErrExpired)
 	}
 	k := old.Clone()
 	k.RolledFrom, k.RolledTo = old.ID, ""

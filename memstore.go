@@ -93,14 +93,20 @@ func (s *MemoryStore) Create(ctx context.Context, spec KeySpec) (*Key, Secret, e
 }
 
 // Add files a key made elsewhere under its digest (KeyConfig.Digest of its
-// plaintext), for imports; the secret stays with the caller. It fails if
-// the ID or the digest is taken.
+// plaintext), for imports; the secret stays with the caller. The key needs
+// an ID of 1 to 128 visible ASCII characters, an environment and declared
+// scopes; its ID and digest must be free.
 func (s *MemoryStore) Add(ctx context.Context, d Digest, k *Key) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if k == nil || k.ID == "" {
-		return fmt.Errorf("%w: add: the key needs an ID", ErrInvalid)
+	if err := checkRecord(d, k); err != nil {
+		return fmt.Errorf("add: %w", err)
+	}
+	for _, sc := range k.Scopes {
+		if err := s.keys.Scopes.check(sc); err != nil {
+			return fmt.Errorf("add %s: %w", k.ID, err)
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -110,6 +116,28 @@ func (s *MemoryStore) Add(ctx context.Context, d Digest, k *Key) error {
 	if err := s.saveLocked(); err != nil {
 		s.removeLocked(k.ID)
 		return err
+	}
+	return nil
+}
+
+// checkRecord refuses what the store could not file, or could not load
+// again from its file: a zero digest, an ID that is empty, over 128 bytes
+// or not visible ASCII, an unknown environment, a malformed scope.
+func checkRecord(d Digest, k *Key) error {
+	switch {
+	case k == nil:
+		return fmt.Errorf("%w: no key", ErrInvalid)
+	case !validKeyID(k.ID):
+		return fmt.Errorf("%w: key id %q must be 1 to %d visible ASCII characters", ErrInvalid, k.ID, maxKeyIDLength)
+	case d == Digest{}:
+		return fmt.Errorf("%w: key %s has a zero digest", ErrInvalid, k.ID)
+	case k.Environment != EnvLive && k.Environment != EnvTest:
+		return fmt.Errorf("%w: key %s has no environment (EnvLive or EnvTest)", ErrInvalid, k.ID)
+	}
+	for _, sc := range k.Scopes {
+		if !sc.valid() {
+			return fmt.Errorf("%w: key %s: scope %q is not a valid scope name", ErrInvalid, k.ID, sc)
+		}
 	}
 	return nil
 }

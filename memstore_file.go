@@ -55,7 +55,7 @@ func (s *MemoryStore) load(data []byte) error {
 	dec.DisallowUnknownFields()
 	var f storeFile
 	if err := dec.Decode(&f); err != nil {
-		return fmt.Errorf("%w: %v", ErrCorruptFile, err)
+		return fmt.Errorf("%w: %w", ErrCorruptFile, err)
 	}
 	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
 		return fmt.Errorf("%w: trailing data", ErrCorruptFile)
@@ -69,16 +69,11 @@ func (s *MemoryStore) load(data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, r := range f.Keys {
-		switch {
-		case r.Key == nil || r.Key.ID == "":
-			return fmt.Errorf("%w: record %d has no key id", ErrCorruptFile, i)
-		case r.Digest == Digest{}:
-			return fmt.Errorf("%w: record %d (%s) has no digest", ErrCorruptFile, i, r.Key.ID)
-		case r.Key.Environment != EnvLive && r.Key.Environment != EnvTest:
-			return fmt.Errorf("%w: record %d (%s) has no environment", ErrCorruptFile, i, r.Key.ID)
+		if err := checkRecord(r.Digest, r.Key); err != nil {
+			return fmt.Errorf("%w: record %d: %w", ErrCorruptFile, i, err)
 		}
 		if err := s.insertLocked(r.Digest, r.Key); err != nil {
-			return fmt.Errorf("%w: record %d: %v", ErrCorruptFile, i, err)
+			return fmt.Errorf("%w: record %d: %w", ErrCorruptFile, i, err)
 		}
 	}
 	return nil

@@ -236,18 +236,39 @@ func (m *Middleware) authorize(r *http.Request, k *Key) (Reason, Scope) {
 	return 0, ""
 }
 
-// ownerMatches compares the one owner header with the key's owner: exactly,
-// or case-insensitively for an e-mail address. Surrounding spaces and tabs
-// (RFC 9110 OWS) are not part of the value.
+// ownerMatches compares the one owner header with the key's owner: for an
+// e-mail address with ASCII case folding only (so that no Unicode look-alike,
+// such as the Kelvin sign for "k", matches), otherwise exactly. Surrounding
+// spaces and tabs (RFC 9110 OWS) are not part of the value.
 func ownerMatches(vals []string, owner string) bool {
 	if len(vals) != 1 || owner == "" {
 		return false
 	}
 	v := strings.Trim(vals[0], " \t")
 	if strings.Contains(owner, "@") {
-		return strings.EqualFold(v, owner)
+		return equalFoldASCII(v, owner)
 	}
 	return v == owner
+}
+
+// equalFoldASCII reports whether a and b are equal, A-Z matching a-z.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 var noStore = []string{"no-store"}
@@ -339,9 +360,7 @@ func (m *Middleware) Require(scopes ...Scope) func(http.Handler) http.Handler {
 }
 
 // RequireAny is Require with alternatives: the key must hold every scope of
-// at least one of them. "admin, or both read and billing":
-//
-//	mw.RequireAny([]apikey.Scope{"admin"}, []apikey.Scope{"read", "billing"})
+// one of them: RequireAny([]Scope{"admin"}, []Scope{"read", "billing"}).
 func (m *Middleware) RequireAny(alternatives ...[]Scope) func(http.Handler) http.Handler {
 	return m.require(requirement(alternatives))
 }

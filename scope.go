@@ -52,10 +52,10 @@ type implication struct {
 	wildcards []string           // bases of implied wildcards, "stepsies:"
 }
 
-// DeclareScopes builds a ScopeSet from each scope and those it implies,
-// which must be declared too: {"read": nil, "write": nil, "admin": {"read",
+// NewScopeSet declares a ScopeSet: each scope and those it implies, which
+// must be declared too: {"read": nil, "write": nil, "admin": {"read",
 // "write"}}.
-func DeclareScopes(decl map[Scope][]Scope) (*ScopeSet, error) {
+func NewScopeSet(decl map[Scope][]Scope) (*ScopeSet, error) {
 	set := &ScopeSet{implied: make(map[Scope]implication, len(decl))}
 	for s, imps := range decl {
 		if !s.valid() {

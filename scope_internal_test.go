@@ -41,7 +41,7 @@ func TestMethodPolicyRequired(t *testing.T) {
 // methods (precomputed) and the others; later changes to the map do not
 // apply.
 func TestCompiledPolicyAgrees(t *testing.T) {
-	set, err := DeclareScopes(map[Scope][]Scope{"read": nil, "write": nil, "admin": nil})
+	set, err := NewScopeSet(map[Scope][]Scope{"read": nil, "write": nil, "admin": nil})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestCompiledPolicyAgrees(t *testing.T) {
 }
 
 func TestScopeSetCheck(t *testing.T) {
-	set, err := DeclareScopes(map[Scope][]Scope{"read": nil, "stepsies:write": nil})
+	set, err := NewScopeSet(map[Scope][]Scope{"read": nil, "stepsies:write": nil})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestScopeSetCheck(t *testing.T) {
 // it is not, the missing scope named in the 403 is the first one lacking
 // from the first alternative.
 func TestRequirementMet(t *testing.T) {
-	set, err := DeclareScopes(map[Scope][]Scope{"read": nil, "write": nil, "billing": nil, "admin": {"read", "write"}})
+	set, err := NewScopeSet(map[Scope][]Scope{"read": nil, "write": nil, "billing": nil, "admin": {"read", "write"}})
 	if err != nil {
 		t.Fatal(err)
 	}

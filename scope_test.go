@@ -11,7 +11,7 @@ import (
 )
 
 func TestScopeImplication(t *testing.T) {
-	set, err := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+	set, err := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{
 		"read": nil, "write": nil, "admin": {"read", "write"},
 		"owner":         {"admin"}, // transitive: owner ⇒ admin ⇒ read, write
 		"stepsies:read": nil, "stepsies:write": nil, "stepsies:publish": nil,
@@ -48,7 +48,7 @@ func TestScopeImplication(t *testing.T) {
 }
 
 func TestScopeDeclarations(t *testing.T) {
-	set, err := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{"read": nil, "stepsies:write": nil})
+	set, err := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{"read": nil, "stepsies:write": nil})
 	require.NoError(t, err)
 	assert.Equal(t, []apikey.Scope{"read", "stepsies:write"}, set.Scopes())
 
@@ -58,7 +58,7 @@ func TestScopeDeclarations(t *testing.T) {
 	assert.False(t, none.Allows([]apikey.Scope{"admin"}, "read"), "no declarations, no implication")
 	assert.Nil(t, none.Scopes())
 
-	empty, err := apikey.DeclareScopes(nil)
+	empty, err := apikey.NewScopeSet(nil)
 	require.NoError(t, err)
 	assert.Empty(t, empty.Scopes())
 
@@ -72,14 +72,14 @@ func TestScopeDeclarations(t *testing.T) {
 		"too long":                    {apikey.Scope(strings.Repeat("a", 65)): nil},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := apikey.DeclareScopes(decl)
+			_, err := apikey.NewScopeSet(decl)
 			assert.ErrorIs(t, err, apikey.ErrInvalid)
 		})
 	}
-	_, err = apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{"admin": {"read"}})
+	_, err = apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{"admin": {"read"}})
 	assert.ErrorContains(t, err, "not declared")
 
-	cyclic, err := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{"a": {"b"}, "b": {"a"}})
+	cyclic, err := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{"a": {"b"}, "b": {"a"}})
 	require.NoError(t, err, "cycles are harmless")
 	assert.True(t, cyclic.Allows([]apikey.Scope{"a"}, "b"))
 	assert.True(t, cyclic.Allows([]apikey.Scope{"b"}, "a"))
@@ -88,7 +88,7 @@ func TestScopeDeclarations(t *testing.T) {
 // A key may be granted a declared scope, or a wildcard over a resource
 // that has one; with no declarations, any well-formed scope.
 func TestKeyScopesMustBeDeclared(t *testing.T) {
-	set, err := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{"read": nil, "stepsies:write": nil})
+	set, err := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{"read": nil, "stepsies:write": nil})
 	require.NoError(t, err)
 	declared := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: set}
 	undeclared := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}

@@ -34,16 +34,16 @@ var defaultMessages = Messages{
 	Unavailable:  "Authentication is temporarily unavailable; retry the request shortly.",
 }
 
-// Shape is the JSON layout of an error body, each that of a real API. code
-// is "unauthorized", "forbidden" or "unavailable"; request_id is left out
-// when request ids are off.
+// Shape is the JSON layout of an error body (package presets maps real
+// APIs to them). code is "unauthorized", "forbidden" or "unavailable";
+// request_id is left out when request ids are off.
 //
 //	ShapeProblem       RFC 9457 problem+json (the default): {"type","title","status","detail","request_id"}, "scope" in a 403
-//	ShapeFlat          Stairoids v1: {"error":code,"message","request_id"}
-//	ShapeNested        Stepsies: {"error":{"code","message"}}
-//	ShapeNestedMeta    Stairoids v2: {"error":{"code","message"},"meta":{"request_id"}}, "param":"scope" in a 403
-//	ShapeNestedStatus  Straply: {"error":{"code","message","status"}}
-//	ShapeAuthError     Stax.ai: HTTP 200 {"success":false,"authError":true,"error"}; a store fault is 503, "authError":false
+//	ShapeFlat          {"error":code,"message","request_id"}
+//	ShapeNested        {"error":{"code","message"}}
+//	ShapeNestedMeta    {"error":{"code","message"},"meta":{"request_id"}}, "param":"scope" in a 403
+//	ShapeNestedStatus  {"error":{"code","message","status"}}
+//	ShapeAuthError     HTTP 200 {"success":false,"authError":true,"error"} for 401 and 403; a store fault is 503, "authError":false
 type Shape uint8
 
 // The shapes.
@@ -105,10 +105,13 @@ func (s *jsonStyle) templates() {
 		if status == http.StatusForbidden && (strings.Contains(s.msgs.Forbidden, "{scope}") || s.shape == ShapeProblem) {
 			continue // names the scope: rendered per request
 		}
-		const hole = `\u0000` // how jsonw escapes the placeholder "\x00"
+		// The placeholder "\x00" is written as the JSON string "\u0000",
+		// quotes included. A message cannot produce that: jsonw escapes a
+		// quote or a backslash in it, so the hole is the request id's own.
+		const hole = `"\u0000"`
 		body, code := s.appendBody(nil, status, "\x00", "")
 		before, after, found := strings.Cut(string(body), hole)
-		s.bodies[i] = &bodyTemplate{status: code, before: []byte(before), after: []byte(after), hasRequestID: found}
+		s.bodies[i] = &bodyTemplate{status: code, before: []byte(before + `"`), after: []byte(`"` + after), hasRequestID: found}
 		if !found {
 			s.bodies[i].before = body
 		}

@@ -142,13 +142,14 @@ func (c *Cache) get(d apikey.Digest) *cacheEntry {
 	return e
 }
 
-// Rehash forwards pepper rotation to the wrapped store, when it is an
-// apikey.Rehasher, and forgets the key's entries. For another store it does
-// nothing: the key stays filed under its old pepper.
+// Rehash forwards pepper rotation to the wrapped store and forgets the
+// key's entries. A store that is not an apikey.Rehasher cannot re-file a
+// key: the error wraps errors.ErrUnsupported, and the key stays filed
+// under its old pepper.
 func (c *Cache) Rehash(ctx context.Context, id string, d apikey.Digest, pepperID string) error {
 	rh, ok := c.store.(apikey.Rehasher)
 	if !ok {
-		return nil
+		return fmt.Errorf("cache: rehash %s: the wrapped store is not an apikey.Rehasher: %w", id, errors.ErrUnsupported)
 	}
 	err := rh.Rehash(ctx, id, d, pepperID)
 	c.InvalidateKey(id) // the entry under the old digest

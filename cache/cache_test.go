@@ -467,7 +467,8 @@ func TestCacheForwardsRehash(t *testing.T) {
 
 	plain, err := cache.New(apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound }), cache.Config{})
 	require.NoError(t, err)
-	assert.NoError(t, plain.Rehash(ctx, "key_x", apikey.Digest{}, "cur"), "no capability: nothing to do")
+	assert.ErrorIs(t, plain.Rehash(ctx, "key_x", apikey.Digest{}, "cur"), errors.ErrUnsupported,
+		"a store that cannot rehash says so: the middleware logs that the key stays under its old pepper")
 }
 
 func TestCacheNewErrors(t *testing.T) {

@@ -264,7 +264,7 @@ func TestLifecycleStraply(t *testing.T) {
 	assert.Equal(t, apikey.ReasonRolled, s.lastReason(t))
 	assert.Equal(t, 200, apiCall(h, "GET", "/", newKey.Reveal()).Code)
 	_, _, err = s.store.Roll(ctx, live.ID, apikey.DefaultGrace)
-	assert.ErrorIs(t, err, apikey.ErrExpired, "a key past its grace cannot be rolled again")
+	assert.ErrorIs(t, err, apikey.ErrAlreadyRolled, "a rolled key cannot be rolled again, in its grace or after")
 }
 
 // Eight goroutines verify while another creates, rolls and revokes. No key

@@ -191,7 +191,7 @@ func format(c apikey.FormatConfig) *apikey.Format {
 }
 
 func scopes(decl map[apikey.Scope][]apikey.Scope) *apikey.ScopeSet {
-	s, err := apikey.DeclareScopes(decl)
+	s, err := apikey.NewScopeSet(decl)
 	if err != nil {
 		panic(err)
 	}

@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// Clock is a manual apikey.Clock for tests: time stands still until
-// Advance moves it. It is safe for concurrent use.
+// Clock is a manual clock for tests (KeyConfig.Clock: clock.Now): time
+// stands still until Advance moves it. It is safe for concurrent use.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time

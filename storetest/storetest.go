@@ -43,9 +43,20 @@ type Factory func(t *testing.T, keys apikey.KeyConfig) apikey.KeyStore
 var Epoch = time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC)
 
 // Scopes declares the scopes the suite uses.
-var Scopes, _ = apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+var Scopes, _ = apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{
 	"read": nil, "write": nil, "admin": {"read", "write"}, "stepsies:write": nil,
 })
+
+// The suite's keys are in a format of its own and digested under a pepper,
+// so that a store, or a decorator, that assumed the default format or plain
+// SHA-256 is caught.
+var (
+	suiteFormat, _ = apikey.NewFormat(apikey.FormatConfig{
+		Name: "storetest", LivePrefix: "st_live_", TestPrefix: "st_test_",
+		Alphabet: "0123456789abcdefghijklmnopqrstuvwxyz", Length: 32, Checksum: true,
+	})
+	suitePepper, _ = apikey.NewPepper("storetest-1", []byte("storetest pepper, 32 bytes long!"))
+)
 
 // adder is the import ability the suite uses to put keys into a store that
 // is not a Manager.
@@ -98,7 +109,10 @@ func Run(t *testing.T, factory Factory) {
 func setup(t *testing.T, factory Factory) *env {
 	t.Helper()
 	clock := NewClock(Epoch)
-	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: Scopes, Clock: clock.Now}
+	keys := apikey.KeyConfig{
+		Formats: []*apikey.Format{suiteFormat}, Peppers: []apikey.Pepper{suitePepper},
+		Scopes: Scopes, Clock: clock.Now,
+	}
 	s := factory(t, keys)
 	if s == nil {
 		t.Fatal("storetest: the factory returned a nil store")
@@ -211,7 +225,7 @@ func (e *env) needPut() {
 }
 
 func testUnknownIsNotFound(e *env) {
-	k, err := e.store.Lookup(e.ctx, e.keys.Digest("kg_live_never_issued"))
+	k, err := e.store.Lookup(e.ctx, e.keys.Digest("st_live_never_issued"))
 	e.wantErr(err, apikey.ErrNotFound, "Lookup of an unknown digest")
 	if k != nil {
 		e.t.Errorf("Lookup of an unknown digest returned a key")
@@ -264,6 +278,7 @@ func testFoundWhateverTheState(e *env) {
 func testDecoratorAnswersTheSame(e *env) {
 	e.needPut()
 	valid, _ := e.put(&apikey.Key{Name: "valid", Scopes: []apikey.Scope{"read", "write"}})
+	admin, _ := e.put(&apikey.Key{Name: "admin", Scopes: []apikey.Scope{"admin"}})
 	readOnly, _ := e.put(&apikey.Key{Name: "read only", Scopes: []apikey.Scope{"read"}})
 	revoked, _ := e.put(&apikey.Key{Name: "revoked", Scopes: []apikey.Scope{"read"}, RevokedAt: Epoch})
 	unknown, err := e.keys.NewKey(apikey.KeySpec{Name: "never stored"})
@@ -289,6 +304,7 @@ func testDecoratorAnswersTheSame(e *env) {
 		want         int
 	}{
 		{"valid", "GET", valid, 200},
+		{"admin, which implies write", "POST", admin, 200},
 		{"unknown", "GET", unknown.Secret, 401},
 		{"revoked", "GET", revoked, 401},
 		{"wrong scope", "POST", readOnly, 403},
@@ -298,8 +314,8 @@ func testDecoratorAnswersTheSame(e *env) {
 			e.t.Errorf("%s key: bare store %d, decorated %d, want %d for both", c.name, bare, decorated, c.want)
 		}
 	}
-	if calls != 4 {
-		e.t.Errorf("the decorator saw %d lookups, want 4", calls)
+	if calls != 5 {
+		e.t.Errorf("the decorator saw %d lookups, want 5", calls)
 	}
 }
 
@@ -316,7 +332,8 @@ func testCreateThenLookup(e *env) {
 	want := &apikey.Key{
 		ID: k.ID, Name: "Production Backend", Environment: apikey.EnvTest,
 		Scopes: []apikey.Scope{"read", "write"}, Owner: "ops@example.com",
-		Metadata: map[string]string{"team": "core"}, Hint: "kg_test_…" + plain[len(plain)-4:],
+		Metadata: map[string]string{"team": "core"}, Hint: "st_test_…" + plain[len(plain)-4:],
+		PepperID:  "storetest-1",
 		CreatedAt: Epoch, ExpiresAt: exp,
 	}
 	if len(k.ID) != 30 || k.ID[:4] != "key_" {
@@ -325,7 +342,7 @@ func testCreateThenLookup(e *env) {
 	if !reflect.DeepEqual(k, want) {
 		t.Errorf("Create returned\n%+v\nwant\n%+v", k, want)
 	}
-	env, err := apikey.FormatDefault.Parse(plain)
+	env, err := suiteFormat.Parse(plain)
 	if err != nil || env != apikey.EnvTest {
 		t.Errorf("the secret parses as %v, %v; want a test key", env, err)
 	}
@@ -578,6 +595,12 @@ func testRollRefusals(e *env) {
 	e.must(err, "Roll")
 	_, _, err = e.mgr.Roll(e.ctx, rolled.ID, apikey.DefaultGrace)
 	e.wantErr(err, apikey.ErrAlreadyRolled, "second Roll")
+
+	retired, _ := e.create(apikey.KeySpec{Name: "retired at once"})
+	_, _, err = e.mgr.Roll(e.ctx, retired.ID, 0)
+	e.must(err, "Roll with zero grace")
+	_, _, err = e.mgr.Roll(e.ctx, retired.ID, apikey.DefaultGrace)
+	e.wantErr(err, apikey.ErrAlreadyRolled, "Roll of a key already rolled with zero grace")
 
 	expiring, _ := e.create(apikey.KeySpec{Name: "expiring", ExpiresAt: Epoch.Add(time.Minute)})
 	_, _, err = e.mgr.Roll(e.ctx, expiring.ID, -time.Second)

@@ -67,8 +67,8 @@ type Recorder struct {
 type Config struct {
 	// Interval between flushes. Default 10 s.
 	Interval time.Duration
-	// Timeout bounds each call to the store. Default 5 s.
-	Timeout time.Duration
+	// FlushTimeout bounds each call to the store. Default 5 s.
+	FlushTimeout time.Duration
 	// MaxPending bounds how many distinct keys are tallied between
 	// flushes. Default 100,000.
 	MaxPending int
@@ -85,7 +85,7 @@ func New(store apikey.UsageStore, cfg Config) (*Recorder, error) {
 	for _, f := range []struct {
 		name     string
 		negative bool
-	}{{"Interval", cfg.Interval < 0}, {"Timeout", cfg.Timeout < 0}, {"MaxPending", cfg.MaxPending < 0}} {
+	}{{"Interval", cfg.Interval < 0}, {"FlushTimeout", cfg.FlushTimeout < 0}, {"MaxPending", cfg.MaxPending < 0}} {
 		if f.negative {
 			return nil, fmt.Errorf("usage: New: %w: Config.%s is negative", apikey.ErrInvalid, f.name)
 		}
@@ -93,7 +93,7 @@ func New(store apikey.UsageStore, cfg Config) (*Recorder, error) {
 	u := &Recorder{
 		store:    store,
 		interval: or(cfg.Interval, 10*time.Second),
-		timeout:  or(cfg.Timeout, 5*time.Second),
+		timeout:  or(cfg.FlushTimeout, 5*time.Second),
 		max:      or(cfg.MaxPending, 100_000),
 		logger:   cfg.Logger,
 		seed:     maphash.MakeSeed(),

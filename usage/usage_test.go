@@ -432,7 +432,7 @@ func TestUsageNewErrors(t *testing.T) {
 	}{
 		{"nil store", nil, usage.Config{}, "store is nil"},
 		{"negative Interval", store, usage.Config{Interval: -time.Second}, "Interval"},
-		{"negative Timeout", store, usage.Config{Timeout: -time.Second}, "Timeout"},
+		{"negative FlushTimeout", store, usage.Config{FlushTimeout: -time.Second}, "FlushTimeout"},
 		{"negative MaxPending", store, usage.Config{MaxPending: -1}, "MaxPending"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

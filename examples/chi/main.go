@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
-	scopes, err := apikey.DeclareScopes(map[apikey.Scope][]apikey.Scope{
+	scopes, err := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{
 		"read": nil, "write": nil, "admin": {"read", "write"},
 	})
 	if err != nil {

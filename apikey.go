@@ -85,17 +85,17 @@ func (s State) String() string {
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
 
-// Key is what a store knows about an API key: its metadata, never its
-// secret. Keys handed out by a KeyStore's Lookup and by FromContext may be
-// shared between requests; treat them as read-only.
+// Key is what a store knows of an API key, never its secret. Keys from
+// Lookup and FromContext may be shared: treat them as read-only.
 //
 // ID is "key_" and a UUIDv7 in 26 lowercase Crockford base32 characters:
 // log-safe, sorted by creation time. Owner is the
 // account the key belongs to (Config.OwnerHeader checks it). Hint is the
 // prefix and last four characters, for display: "kg_live_…a1b2". PepperID
 // names the pepper of the stored digest ("" for SHA-256). RolledTo names the
-// successor of a rolled key, which stops working at ExpiresAt, the end of
-// its grace period; RolledFrom names the key a successor replaced.
+// successor of a key rolled at RolledAt, which stops working at ExpiresAt,
+// the end of its grace period; RolledFrom names the key a successor
+// replaced.
 // Requests and LastUsedAt are the recorded usage.
 type Key struct {
 	ID          string            `json:"id"`
@@ -108,6 +108,7 @@ type Key struct {
 	PepperID    string            `json:"pepper_id,omitempty"`
 	RolledFrom  string            `json:"rolled_from,omitempty"`
 	RolledTo    string            `json:"rolled_to,omitempty"`
+	RolledAt    time.Time         `json:"rolled_at,omitzero"`
 	CreatedAt   time.Time         `json:"created_at"`
 	ExpiresAt   time.Time         `json:"expires_at,omitzero"`
 	RevokedAt   time.Time         `json:"revoked_at,omitzero"`
@@ -132,14 +133,16 @@ func validKeyID(id string) bool {
 	return true
 }
 
-// State is the one rule that says whether a key may be used at now. The
-// middleware, Filter, roll and every shipped store apply it: revoked wins;
-// past ExpiresAt a rolled key is StateRolled and any other StateExpired;
-// otherwise the key is active.
+// State is the one rule for a key's state at now, which the middleware,
+// Filter, roll and every store apply: revoked wins; rolled with no grace
+// (ExpiresAt not after RolledAt) is StateRolled whatever the clock; past
+// ExpiresAt a rolled key is StateRolled, another StateExpired; else active.
 func (k *Key) State(now time.Time) State {
 	switch {
 	case !k.RevokedAt.IsZero():
 		return StateRevoked
+	case k.RolledTo != "" && !k.RolledAt.IsZero() && !k.ExpiresAt.After(k.RolledAt):
+		return StateRolled // retired at once: a clock stepped back cannot revive it
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		if k.RolledTo != "" {
 			return StateRolled

@@ -211,14 +211,14 @@ func (c KeyConfig) Successor(old *Key, grace time.Duration) (Issued, *Key, error
 		return Issued{}, nil, fmt.Errorf("roll %s: %w", old.ID, ErrExpired)
 	}
 	k := old.Clone()
-	k.RolledFrom, k.RolledTo = old.ID, ""
+	k.RolledFrom, k.RolledTo, k.RolledAt = old.ID, "", time.Time{}
 	k.CreatedAt, k.LastUsedAt, k.Requests = now, time.Time{}, 0
 	is, err := c.issue(k)
 	if err != nil {
 		return Issued{}, nil, err
 	}
 	retired := old.Clone()
-	retired.RolledTo = k.ID
+	retired.RolledTo, retired.RolledAt = k.ID, now
 	retired.ExpiresAt = now.Add(grace)
 	if !old.ExpiresAt.IsZero() && old.ExpiresAt.Before(retired.ExpiresAt) {
 		retired.ExpiresAt = old.ExpiresAt

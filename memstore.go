@@ -4,35 +4,37 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
-// MemoryStore is the embedded default store: every key in memory, O(1)
-// lookup by digest (one read lock of 64), safe for concurrent use; a
-// Manager, UsageStore and Rehasher. Changes serialise on one mutex; with a
-// file each rewrites it, which suits thousands of keys, not millions. Lookup
-// hands out shared snapshots: a change replaces a Key, never modifies it.
+// MemoryStore is the embedded store: keys in memory, O(1) lookups, a
+// Manager, UsageStore and Rehasher. With a file each change rewrites it:
+// fit for thousands of keys. A change replaces a Key, never modifies it.
 type MemoryStore struct {
 	keys   KeyConfig
 	shards [memShards]memShard
 
-	mu     sync.Mutex         // serialises changes, management reads and the file
-	ids    idIndex            // key ID → location
-	scopes map[string][]Scope // interned scope lists, shared by keys
-	file   string             // "" when not persisted
+	mu       sync.Mutex         // serialises changes, management reads and the file
+	ids      idIndex            // key ID → location
+	scopes   map[string][]Scope // interned scope lists, shared by keys
+	file     string             // "" when not persisted
+	lock     *os.File           // holds the file's lock (lockFile)
+	lockPath string
+	closed   bool
 }
 
 // MemoryStoreConfig configures a MemoryStore.
 type MemoryStoreConfig struct {
 	// Keys: the KeyConfig the middleware gets too. Required.
 	Keys KeyConfig
-	// Path persists the store: the file is loaded if it exists and
-	// rewritten atomically (temporary file, fsync, rename) at every change,
-	// with digests and metadata, never secrets, mode 0600. A file it cannot
-	// trust is left untouched (ErrCorruptFile). Default "": memory only.
+	// Path persists the store: loaded if it exists, rewritten atomically
+	// at every change, digests never secrets, mode 0600; a file it cannot
+	// trust is left untouched (ErrCorruptFile). One store at a time opens
+	// it: it holds the lock Path+".lock" until Close. Default: memory only.
 	Path string
 }
 
@@ -82,6 +84,9 @@ func (s *MemoryStore) Create(ctx context.Context, spec KeySpec) (*Key, Secret, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil, Secret{}, errClosed
+	}
 	if err := s.insertLocked(is.Digest, is.Key); err != nil {
 		return nil, Secret{}, err
 	}
@@ -92,10 +97,8 @@ func (s *MemoryStore) Create(ctx context.Context, spec KeySpec) (*Key, Secret, e
 	return is.Key.Clone(), is.Secret, nil
 }
 
-// Add files a key made elsewhere under its digest (KeyConfig.Digest of its
-// plaintext), for imports; the secret stays with the caller. The key needs
-// an ID of 1 to 128 visible ASCII characters, an environment and declared
-// scopes; its ID and digest must be free.
+// Add imports a key under KeyConfig.Digest of its plaintext: an ID of 1 to
+// 128 visible ASCII characters, an environment, both ID and digest free.
 func (s *MemoryStore) Add(ctx context.Context, d Digest, k *Key) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -103,13 +106,11 @@ func (s *MemoryStore) Add(ctx context.Context, d Digest, k *Key) error {
 	if err := checkRecord(d, k); err != nil {
 		return fmt.Errorf("add: %w", err)
 	}
-	for _, sc := range k.Scopes {
-		if err := s.keys.Scopes.check(sc); err != nil {
-			return fmt.Errorf("add %s: %w", k.ID, err)
-		}
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
 	if err := s.insertLocked(d, k.Clone()); err != nil {
 		return err
 	}
@@ -265,14 +266,16 @@ func (s *MemoryStore) List(ctx context.Context, f Filter) ([]*Key, error) {
 	return out, nil
 }
 
-// Revoke revokes the key at once. When Revoke returns, no Lookup returns
-// the key in an active state any more.
+// Revoke revokes the key: no Lookup after it returns finds it active.
 func (s *MemoryStore) Revoke(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
 	d, cur, ok := s.getLocked(id)
 	if !ok {
 		return fmt.Errorf("revoke %q: %w", id, ErrNotFound)
@@ -298,6 +301,9 @@ func (s *MemoryStore) Roll(ctx context.Context, id string, grace time.Duration) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return nil, Secret{}, errClosed
+	}
 	d, prev, ok := s.getLocked(id)
 	if !ok {
 		return nil, Secret{}, fmt.Errorf("roll %q: %w", id, ErrNotFound)
@@ -325,6 +331,9 @@ func (s *MemoryStore) Rehash(ctx context.Context, id string, d Digest, pepperID 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
 	prevDigest, cur, ok := s.getLocked(id)
 	if !ok {
 		return fmt.Errorf("rehash %q: %w", id, ErrNotFound)
@@ -366,6 +375,9 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, batch []Usage) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return errClosed
+	}
 	type applied struct {
 		digest Digest
 		prev   *Key

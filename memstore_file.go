@@ -33,20 +33,53 @@ type fileRecord struct {
 	Key    *Key   `json:"key"`
 }
 
-// open loads the store's file, if it exists, and persists the store to it
-// from now on.
+// errLocked: another store holds the file's lock.
+var errLocked = errors.New("locked")
+
+// open takes the file's lock, loads the file, if it exists, and persists
+// the store to it from now on. One store at a time may have the file: each
+// rewrites it whole from its own memory, so a second one would undo the
+// first one's changes (bring a revoked key back, lose a created one).
 func (s *MemoryStore) open(path string) error {
+	lockPath := path + ".lock"
+	lock, err := lockFile(lockPath)
+	switch {
+	case errors.Is(err, errLocked):
+		return fmt.Errorf("apikey: open %s: it is open in another store (the lock %s is held): one process at a time may open a store file; Close the other store first", path, lockPath)
+	case err != nil:
+		return fmt.Errorf("apikey: open %s: lock: %w", path, err)
+	}
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
+		_ = unlockFile(lock, lockPath)
 		return fmt.Errorf("apikey: open %s: %w", path, err)
 	default:
 		if err := s.load(data); err != nil {
+			_ = unlockFile(lock, lockPath)
 			return fmt.Errorf("apikey: load %s: %w", path, err)
 		}
 	}
-	s.file = path
+	s.file, s.lock, s.lockPath = path, lock, lockPath
+	return nil
+}
+
+// Close releases the store's file for another store to open; changes after
+// Close fail, lookups still answer.
+func (s *MemoryStore) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.lock == nil {
+		return nil
+	}
+	if err := unlockFile(s.lock, s.lockPath); err != nil {
+		return fmt.Errorf("apikey: close %s: %w", s.file, err)
+	}
 	return nil
 }
 
@@ -78,6 +111,9 @@ func (s *MemoryStore) load(data []byte) error {
 	}
 	return nil
 }
+
+// errClosed: a change after Close.
+var errClosed = errors.New("apikey: the memory store is closed")
 
 // saveLocked rewrites the file, if any, atomically. s.mu must be held.
 func (s *MemoryStore) saveLocked() error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,15 +25,17 @@ type Invalidation struct {
 }
 
 // ParseInvalidation decodes a notification payload, "<key id>:<digest
-// hex>".
+// hex>". The digest has a fixed length, 64 hex characters, so the payload
+// is split there: a key ID may hold ':' too (imported keys often do).
 func ParseInvalidation(payload string) (Invalidation, error) {
-	id, digest, ok := strings.Cut(payload, ":")
-	if !ok || id == "" {
-		return Invalidation{}, fmt.Errorf("pgstore: %w: invalidation payload has no key id", apikey.ErrInvalid)
+	const digestHex = 2 * len(apikey.Digest{})
+	sep := len(payload) - digestHex - 1
+	if sep < 1 || payload[sep] != ':' {
+		return Invalidation{}, fmt.Errorf("pgstore: %w: invalidation payload is not \"<key id>:<%d hex digits>\"", apikey.ErrInvalid, digestHex)
 	}
-	inv := Invalidation{KeyID: id}
-	if err := inv.Digest.UnmarshalText([]byte(digest)); err != nil {
-		return Invalidation{}, fmt.Errorf("pgstore: invalidation of %s: %w", id, err)
+	inv := Invalidation{KeyID: payload[:sep]}
+	if err := inv.Digest.UnmarshalText([]byte(payload[sep+1:])); err != nil {
+		return Invalidation{}, fmt.Errorf("pgstore: invalidation of %s: %w", inv.KeyID, err)
 	}
 	return inv, nil
 }

@@ -26,6 +26,9 @@ func TestParseInvalidation(t *testing.T) {
 	}{
 		{"valid", "key_abc:" + d.String(), pgstore.Invalidation{KeyID: "key_abc", Digest: d}, false},
 		{"upper-case hex", "key_abc:" + strings.ToUpper(d.String()), pgstore.Invalidation{KeyID: "key_abc", Digest: d}, false},
+		{"id with colons", "legacy:42:x:" + d.String(), pgstore.Invalidation{KeyID: "legacy:42:x", Digest: d}, false},
+		{"digest one character short", "key_abc:" + d.String()[1:], pgstore.Invalidation{}, true},
+		{"no separator before the digest", "key_abc" + d.String(), pgstore.Invalidation{}, true},
 		{"no separator", "key_abc", pgstore.Invalidation{}, true},
 		{"no id", ":" + d.String(), pgstore.Invalidation{}, true},
 		{"short digest", "key_abc:abcd", pgstore.Invalidation{}, true},
@@ -41,9 +44,25 @@ func TestParseInvalidation(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
-			assert.Equal(t, "key_abc:"+d.String(), got.String())
+			assert.Equal(t, tt.want.KeyID+":"+d.String(), got.String())
 		})
 	}
+}
+
+// An imported key whose ID holds ':' is invalidated on every replica like
+// any other: the payload is split at the digest's fixed length.
+func TestListenImportedIDWithColon(t *testing.T) {
+	ctx := context.Background()
+	keys := testKeys(nil)
+	a, _, dsn := newStore(t, keys)
+	b := replica(t, dsn, keys)
+	l := startListener(t, b, pgstore.ListenConfig{})
+	const legacy = "lg_0123456789abcdef0123456789abcdef"
+	d := keys.Digest(legacy)
+	require.NoError(t, a.Add(ctx, d, &apikey.Key{ID: "legacy:42", Name: "imported", Environment: apikey.EnvLive, CreatedAt: time.Now()}))
+	require.NoError(t, a.Revoke(ctx, "legacy:42"))
+	inv := l.next(t, "legacy:42", time.Second)
+	assert.Equal(t, d, inv.Digest)
 }
 
 // TestListenAcrossReplicas: a change made through one pool reaches a

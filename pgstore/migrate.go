@@ -36,6 +36,11 @@ var migrations = [][]string{
 		`CREATE INDEX apikey_keys_created_idx ON apikey_keys (created_at, id)`,
 		`CREATE INDEX apikey_keys_owner_idx ON apikey_keys (owner, created_at, id) WHERE owner <> ''`,
 	},
+	// Version 2: when a key was rolled, so that a key rolled with no grace
+	// stays retired whatever the clock does.
+	{
+		`ALTER TABLE apikey_keys ADD COLUMN rolled_at timestamptz`,
+	},
 }
 
 // SchemaVersion is the schema version this package's Migrate brings a

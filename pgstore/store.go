@@ -75,14 +75,14 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 
 // keyColumns are the columns scanKey reads, in its order.
 const keyColumns = `id, pepper_id, name, environment, scopes, owner, metadata, hint,
-	created_at, expires_at, revoked_at, last_used_at, requests, rolled_from, rolled_to`
+	created_at, expires_at, revoked_at, last_used_at, requests, rolled_from, rolled_to, rolled_at`
 
 const (
 	sqlLookup = `SELECT ` + keyColumns + ` FROM apikey_keys WHERE digest = $1`
 	sqlGet    = `SELECT ` + keyColumns + ` FROM apikey_keys WHERE id = $1`
 	sqlInsert = `INSERT INTO apikey_keys (id, digest, pepper_id, name, environment, scopes, owner,
-	metadata, hint, created_at, expires_at, revoked_at, last_used_at, requests, rolled_from, rolled_to)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	metadata, hint, created_at, expires_at, revoked_at, last_used_at, requests, rolled_from, rolled_to, rolled_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 	// sqlRevoke keeps the first revocation time and publishes the
 	// invalidation in the same (implicit) transaction. It yields one row
 	// when the key exists.
@@ -91,7 +91,7 @@ const (
 		RETURNING id, digest)
 	SELECT pg_notify('` + Channel + `', r.id || ':' || encode(r.digest, 'hex')) FROM r`
 	sqlRollLock   = `SELECT digest, ` + keyColumns + ` FROM apikey_keys WHERE id = $1 FOR UPDATE`
-	sqlRollRetire = `UPDATE apikey_keys SET rolled_to = $2, expires_at = $3 WHERE id = $1`
+	sqlRollRetire = `UPDATE apikey_keys SET rolled_to = $2, expires_at = $3, rolled_at = $4 WHERE id = $1`
 	sqlNotify     = `SELECT pg_notify('` + Channel + `', $1)`
 	sqlRehashLock = `SELECT digest FROM apikey_keys WHERE id = $1 FOR UPDATE`
 	sqlRehash     = `UPDATE apikey_keys SET digest = $2, pepper_id = $3 WHERE id = $1`
@@ -122,6 +122,7 @@ func normalize(k *apikey.Key) {
 	k.ExpiresAt = pgTime(k.ExpiresAt)
 	k.RevokedAt = pgTime(k.RevokedAt)
 	k.LastUsedAt = pgTime(k.LastUsedAt)
+	k.RolledAt = pgTime(k.RolledAt)
 }
 
 func nullTime(t time.Time) pgtype.Timestamptz {
@@ -147,6 +148,7 @@ func insertArgs(d apikey.Digest, k *apikey.Key) ([]any, error) {
 		k.ID, d[:], k.PepperID, k.Name, k.Environment.String(), scopes, k.Owner,
 		meta, k.Hint, k.CreatedAt, nullTime(k.ExpiresAt), nullTime(k.RevokedAt),
 		nullTime(k.LastUsedAt), clampInt64(k.Requests), nullText(k.RolledFrom), nullText(k.RolledTo),
+		nullTime(k.RolledAt),
 	}, nil
 }
 
@@ -166,11 +168,12 @@ func scanKey(row pgx.Row, lead ...any) (*apikey.Key, error) {
 		meta                       []byte
 		created                    time.Time
 		expires, revoked, lastUsed pgtype.Timestamptz
+		rolledAt                   pgtype.Timestamptz
 		requests                   int64
 		from, to                   pgtype.Text
 	)
 	dest := append(lead, &k.ID, &k.PepperID, &k.Name, &env, &scopes, &k.Owner, &meta, &k.Hint,
-		&created, &expires, &revoked, &lastUsed, &requests, &from, &to)
+		&created, &expires, &revoked, &lastUsed, &requests, &from, &to, &rolledAt)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -203,6 +206,9 @@ func scanKey(row pgx.Row, lead ...any) (*apikey.Key, error) {
 		k.Requests = uint64(requests)
 	}
 	k.RolledFrom, k.RolledTo = from.String, to.String
+	if rolledAt.Valid {
+		k.RolledAt = rolledAt.Time.UTC()
+	}
 	return &k, nil
 }
 
@@ -258,11 +264,13 @@ func insertError(err error) error {
 }
 
 // Add files an existing key under a digest, for imports and tests; the
-// secret stays with the caller. It fails with an error wrapping
-// apikey.ErrInvalid if the ID or digest is taken.
+// secret stays with the caller. As in every store, the key needs an ID of 1
+// to 128 visible ASCII characters (a ':' or '/' is fine), a digest and an
+// environment; its ID and digest must be free. Errors wrap
+// apikey.ErrInvalid.
 func (s *Store) Add(ctx context.Context, d apikey.Digest, k *apikey.Key) error {
-	if k == nil || k.ID == "" {
-		return fmt.Errorf("pgstore: add: %w: key needs an ID", apikey.ErrInvalid)
+	if err := checkRecord(d, k); err != nil {
+		return fmt.Errorf("pgstore: add: %w", err)
 	}
 	k = k.Clone()
 	normalize(k)
@@ -308,18 +316,20 @@ func where(f apikey.Filter, now time.Time) (string, []any) {
 	if f.Owner != "" {
 		conds = append(conds, "owner = "+arg(f.Owner))
 	}
-	// Key.State: revoked wins; past its expiry a key that was rolled is
-	// rolled, any other expired; otherwise it is active.
+	// Key.State: revoked wins; a key rolled with no grace (expires_at not
+	// after rolled_at) is rolled whatever the time; past its expiry a key
+	// that was rolled is rolled, any other expired; otherwise it is active.
+	const retiredAtOnce = "(COALESCE(rolled_to, '') <> '' AND rolled_at IS NOT NULL AND expires_at <= rolled_at)"
 	switch f.State {
 	case 0: // any
 	case apikey.StateActive:
-		conds = append(conds, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(now)+")")
+		conds = append(conds, "revoked_at IS NULL AND NOT COALESCE("+retiredAtOnce+", FALSE) AND (expires_at IS NULL OR expires_at > "+arg(now)+")")
 	case apikey.StateRevoked:
 		conds = append(conds, "revoked_at IS NOT NULL")
 	case apikey.StateExpired:
 		conds = append(conds, "revoked_at IS NULL AND expires_at <= "+arg(now)+" AND COALESCE(rolled_to, '') = ''")
 	case apikey.StateRolled:
-		conds = append(conds, "revoked_at IS NULL AND expires_at <= "+arg(now)+" AND COALESCE(rolled_to, '') <> ''")
+		conds = append(conds, "revoked_at IS NULL AND COALESCE(rolled_to, '') <> '' AND (expires_at <= "+arg(now)+" OR "+retiredAtOnce+")")
 	default: // no key is in a state Key.State never returns
 		conds = append(conds, "FALSE")
 	}
@@ -401,7 +411,7 @@ func (s *Store) Roll(ctx context.Context, id string, grace time.Duration) (*apik
 		}
 		b := &pgx.Batch{}
 		b.Queue(sqlInsert, args...)
-		b.Queue(sqlRollRetire, id, nullText(retired.RolledTo), nullTime(retired.ExpiresAt))
+		b.Queue(sqlRollRetire, id, nullText(retired.RolledTo), nullTime(retired.ExpiresAt), nullTime(retired.RolledAt))
 		b.Queue(sqlNotify, payload(id, oldDigest))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return insertError(err)
@@ -497,6 +507,35 @@ func coalesce(batch []apikey.Usage) []apikey.Usage {
 		return batch
 	}
 	return out
+}
+
+// checkRecord refuses a key the store must not file: no key, an ID that is
+// empty, over 128 bytes or not visible ASCII, a zero digest, an unknown
+// environment (the memory store's rule; the contract suite pins both).
+func checkRecord(d apikey.Digest, k *apikey.Key) error {
+	switch {
+	case k == nil:
+		return fmt.Errorf("%w: no key", apikey.ErrInvalid)
+	case !validKeyID(k.ID):
+		return fmt.Errorf("%w: key id %q must be 1 to 128 visible ASCII characters", apikey.ErrInvalid, k.ID)
+	case d == apikey.Digest{}:
+		return fmt.Errorf("%w: key %s has a zero digest", apikey.ErrInvalid, k.ID)
+	case k.Environment != apikey.EnvLive && k.Environment != apikey.EnvTest:
+		return fmt.Errorf("%w: key %s has no environment (EnvLive or EnvTest)", apikey.ErrInvalid, k.ID)
+	}
+	return nil
+}
+
+func validKeyID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // payload is the notification text for a key filed under digest.

@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +94,8 @@ func Run(t *testing.T, factory Factory) {
 		{"RollKeepsOldKeyForGrace", testRollGrace},
 		{"RollGraceCappedByExpiry", testRollCappedByExpiry},
 		{"RollWithZeroGrace", testRollZeroGrace},
+		{"ZeroGraceRollIgnoresTheClock", testZeroGraceIgnoresTheClock},
+		{"AddRefusesBadRecords", testAddRefusesBadRecords},
 		{"RevokeDuringGrace", testRevokeDuringGrace},
 		{"ResultsAreCopies", testResultsAreCopies},
 		{"RollRefusals", testRollRefusals},
@@ -547,6 +550,58 @@ func testRollZeroGrace(e *env) {
 	e.must(err, "Roll")
 	e.wantReason(oldSecret, apikey.ReasonRolled, "grace 0 retires at once")
 	e.wantReason(newSecret, 0, "the successor")
+}
+
+// A key rolled with zero grace stays retired when the clock steps back, as
+// after an NTP correction or a restore.
+func testZeroGraceIgnoresTheClock(e *env) {
+	e.needManager()
+	old, oldSecret := e.create(apikey.KeySpec{Name: "retired at once"})
+	_, newSecret, err := e.mgr.Roll(e.ctx, old.ID, 0)
+	e.must(err, "Roll")
+	e.clock.Advance(-3 * time.Second)
+	e.wantReason(oldSecret, apikey.ReasonRolled, "old key with the clock 3 s back")
+	e.wantReason(newSecret, 0, "the successor with the clock 3 s back")
+	e.wantIDs(apikey.Filter{State: apikey.StateRolled}, old.ID)
+	if got := e.get(old.ID); got.RolledAt.IsZero() {
+		e.t.Errorf("the retired key has no RolledAt")
+	}
+}
+
+// Add, where a store has it, refuses what no store may file: every store
+// follows the same rule, and accepts IDs with ':' or '/' (imported keys).
+func testAddRefusesBadRecords(e *env) {
+	a, ok := e.store.(adder)
+	if !ok {
+		e.t.Skip("storetest: the store has no Add(ctx, Digest, *Key) error method")
+	}
+	good := func(id string) *apikey.Key {
+		return &apikey.Key{ID: id, Name: "imported", Environment: apikey.EnvLive, CreatedAt: Epoch}
+	}
+	for _, tt := range []struct {
+		name   string
+		digest apikey.Digest
+		key    *apikey.Key
+	}{
+		{"no key", e.keys.Digest("a"), nil},
+		{"empty id", e.keys.Digest("a"), good("")},
+		{"id with a space", e.keys.Digest("a"), good("key 1")},
+		{"id with a newline", e.keys.Digest("a"), good("key\n1")},
+		{"id not ASCII", e.keys.Digest("a"), good("kéy")},
+		{"id over 128 bytes", e.keys.Digest("a"), good(strings.Repeat("k", 129))},
+		{"zero digest", apikey.Digest{}, good("key_zero")},
+		{"no environment", e.keys.Digest("a"), &apikey.Key{ID: "key_noenv", Name: "x", CreatedAt: Epoch}},
+	} {
+		e.wantErr(a.Add(e.ctx, tt.digest, tt.key), apikey.ErrInvalid, "Add with "+tt.name)
+	}
+	for _, id := range []string{"legacy:42", "acme/42:7", "a"} {
+		e.must(a.Add(e.ctx, e.keys.Digest(id), good(id)), "Add "+id)
+		k, err := e.store.Lookup(e.ctx, e.keys.Digest(id))
+		e.must(err, "Lookup of "+id)
+		if k.ID != id {
+			e.t.Errorf("Lookup found %q, want %q", k.ID, id)
+		}
+	}
 }
 
 // A key rolled with a grace period and then revoked is rejected at once,

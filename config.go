@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,9 +38,10 @@ type Config struct {
 	// request must carry one such header equal to Key.Owner (ASCII
 	// case-insensitive for an e-mail address), else 403. Default "".
 	OwnerHeader string
-	// Optional lets requests without any credential through anonymously
-	// (FromContext reports false); a bad credential is still refused.
-	Optional bool
+	// Anonymous: methods a request without a credential may use ("*":
+	// all). It holds no scopes: FromContext reports false, Require answers
+	// 401. A bad credential is refused whatever the method. Default none.
+	Anonymous []string
 	// Realm of the WWW-Authenticate challenge. Default "api".
 	Realm string
 	// RetryAfter of a 503, in whole seconds. Default 1 s.
@@ -61,8 +64,8 @@ type Config struct {
 	// Logger logs each rejection and its Reason (Info; Warn for a store
 	// fault), never the credential. Default nil.
 	Logger *slog.Logger
-	// Usage records each authenticated request (package usage). Default
-	// nil.
+	// Usage counts the requests served: authenticated, and authorized by
+	// MethodPolicy and every Require on the way (package usage).
 	Usage UsageRecorder
 	// OnAuthenticated runs for each authenticated request before the next
 	// handler, on the request path. Default nil.
@@ -118,7 +121,16 @@ func (c Config) compile(m *Middleware) error {
 	if len(m.sources) == 0 {
 		m.sources = []Source{FromBearer()}
 	}
-	m.env, m.hide, m.optional = c.Environment, c.HideCredentials, c.Optional
+	m.env, m.hide = c.Environment, c.HideCredentials
+	for i, method := range c.Anonymous {
+		switch {
+		case method == "*":
+			m.anonymousAll = true
+		case method == "" || strings.ContainsAny(method, " \t\r\n"):
+			return fmt.Errorf("apikey: New: %w: Config.Anonymous[%d] %q is not a method", ErrInvalid, i, method)
+		}
+	}
+	m.anonymous = slices.Clone(c.Anonymous)
 	if c.OwnerHeader != "" {
 		m.ownerHeader = textproto.CanonicalMIMEHeaderKey(c.OwnerHeader)
 	}

@@ -13,6 +13,7 @@ import (
 type authContext struct {
 	context.Context
 	key       *Key
+	refused   bool // a Require refused the request after the middleware let it in
 	requestID string
 	header    [1]string // backing array of the request-id header value
 	idBuf     [requestIDLength]byte
@@ -42,7 +43,7 @@ func (c *authContext) newRequestID() string {
 
 // FromContext returns the key that authenticated the request: metadata,
 // never the secret, shared (do not modify it). It reports false when no
-// middleware ran or the request was anonymous (Config.Optional).
+// middleware ran or the request was anonymous (Config.Anonymous).
 func FromContext(ctx context.Context) (*Key, bool) {
 	if c := authFrom(ctx); c != nil && c.key != nil {
 		return c.key, true

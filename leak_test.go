@@ -442,7 +442,7 @@ func TestSecretsNeverLeakThroughLogsAndErrors(t *testing.T) {
 		c.HideCredentials = true
 		c.Sources = []apikey.Source{apikey.FromBearer(), apikey.FromHeader("X-API-Key"), apikey.FromQuery("api_key")}
 	})
-	optional := build(func(c *apikey.Config) { c.Optional = true })
+	optional := build(func(c *apikey.Config) { c.Anonymous = []string{"*"} })
 	// Through a cache with its own lookup deadline.
 	fsCached := faultstore.New(mem)
 	cacheStore, err := cache.New(fsCached, cache.Config{LookupTimeout: 10 * time.Millisecond, Clock: keys.Clock})

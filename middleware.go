@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -23,7 +24,8 @@ type Middleware struct {
 	env      Environment
 
 	ownerHeader     string
-	optional        bool
+	anonymous       []string // methods open to requests without a credential
+	anonymousAll    bool     // Anonymous holds "*"
 	hide            bool
 	requestIDHeader string
 	requestID       func(http.ResponseWriter, *http.Request) string
@@ -57,7 +59,7 @@ func New(cfg Config) (*Middleware, error) {
 }
 
 // Handler wraps next: it runs for authenticated requests only (and
-// anonymous ones with Config.Optional).
+// anonymous ones of the methods in Config.Anonymous).
 func (m *Middleware) Handler(next http.Handler) http.Handler {
 	if next == nil {
 		panic("apikey: Handler: nil next handler")
@@ -73,7 +75,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	rid := c.requestID
 
 	cred, src, reason, err := m.extract(r)
-	if reason == ReasonMissing && m.optional {
+	if reason == ReasonMissing && (m.anonymousAll || slices.Contains(m.anonymous, r.Method)) {
 		next.ServeHTTP(w, r.WithContext(c))
 		return
 	}
@@ -99,14 +101,22 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	if m.onAuth != nil {
 		m.onAuth(r, key)
 	}
-	if m.usage != nil {
-		m.usage.Record(key, m.keys.Clock())
-	}
 	if m.hide {
 		r = hideCredential(r, m.sources[src])
 	}
 	c.key = key
+	if m.usage != nil {
+		defer m.record(c)
+	}
 	next.ServeHTTP(w, r.WithContext(c))
+}
+
+// record counts a request that reached the handler, unless a Require on
+// its way refused it: what Config.Usage counts is what was served.
+func (m *Middleware) record(c *authContext) {
+	if !c.refused {
+		m.usage.Record(c.key, m.keys.Clock())
+	}
 }
 
 // Verify checks a credential as the middleware does, without the HTTP
@@ -386,6 +396,7 @@ func (m *Middleware) require(req requirement) func(http.Handler) http.Handler {
 				return
 			}
 			if missing, ok := req.met(m.keys.Scopes, c.key.Scopes); !ok {
+				c.refused = true // not counted as usage
 				m.reject(w, r, AuthError{Reason: ReasonScope, RequestID: c.requestID, KeyID: c.key.ID, Scope: missing})
 				return
 			}

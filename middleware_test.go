@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -283,7 +284,7 @@ func TestRequireAndRequireAny(t *testing.T) {
 	cfg.MethodPolicy = nil
 	mw := newMiddleware(t, cfg)
 	optCfg := cfg
-	optCfg.Optional = true
+	optCfg.Anonymous = []string{"*"}
 	optional := newMiddleware(t, optCfg)
 
 	allOf := mw.Require("read", "write")
@@ -311,9 +312,9 @@ func TestRequireAndRequireAny(t *testing.T) {
 		{"any-of: read and write", mw.Handler(anyOf(next)), f.rw, 403, "admin"},
 		{"no middleware upstream", allOf(next), f.rw, 401, ""},
 		{"no middleware upstream, any-of", anyOf(next), admin, 401, ""},
-		{"anonymous in Optional mode", optional.Handler(allOf(next)), "", 401, ""},
-		{"anonymous in Optional mode, any-of", optional.Handler(anyOf(next)), "", 401, ""},
-		{"key in Optional mode", optional.Handler(anyOf(next)), readBilling, 200, ""},
+		{"anonymous, all methods open", optional.Handler(allOf(next)), "", 401, ""},
+		{"anonymous, all methods open, any-of", optional.Handler(anyOf(next)), "", 401, ""},
+		{"key, all methods open to anonymous", optional.Handler(anyOf(next)), readBilling, 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -401,9 +402,16 @@ func TestRPCStyleRoutesWithRequire(t *testing.T) {
 	assert.Equal(t, 403, call(rest, "POST", "/rpc/things.list", f.read).Code)
 }
 
-func TestOptionalMode(t *testing.T) {
+// Config.Anonymous opens named methods to requests without a credential;
+// every other method still needs a key, so no key never gets further than
+// a read-only key would.
+func TestAnonymousMethods(t *testing.T) {
 	f := newFixture(t)
-	mw := newMiddleware(t, func() apikey.Config { c := f.config(); c.Optional = true; return c }())
+	mw := newMiddleware(t, func() apikey.Config {
+		c := f.config() // ReadWritePolicy: GET needs read, other methods write
+		c.Anonymous = []string{"GET", "HEAD"}
+		return c
+	}())
 	mux := http.NewServeMux()
 	mux.Handle("/public", okHandler())
 	mux.Handle("/private", mw.Require("read")(okHandler()))
@@ -415,13 +423,25 @@ func TestOptionalMode(t *testing.T) {
 	assert.Equal(t, false, body["authenticated"], "anonymous: no key in the context")
 	assert.Equal(t, rr.Header().Get("X-Request-Id"), body["request_id"])
 	assert.Regexp(t, mwFreshRID, body["request_id"])
+	assert.Equal(t, 200, call(h, "HEAD", "/public", "").Code)
 	assert.Equal(t, true, decode(t, call(h, "GET", "/public", f.read))["authenticated"])
 	assert.Equal(t, 401, call(h, "GET", "/public", "kg_live_bad").Code, "a bad credential is still rejected")
+	for _, method := range []string{"POST", "PUT", "PATCH", "DELETE", "PROPFIND"} {
+		assert.Equal(t, 403, call(h, method, "/public", f.read).Code, "%s with a read key", method)
+		rr := call(h, method, "/public", "")
+		assert.Equal(t, 401, rr.Code, "%s without a key goes no further than with a read key", method)
+		assert.Equal(t, `Bearer realm="api"`, rr.Header().Get("Www-Authenticate"))
+	}
 	rr = call(h, "GET", "/private", "")
 	assert.Equal(t, 401, rr.Code, "Require still rejects anonymous requests")
 	assert.Equal(t, rr.Header().Get("X-Request-Id"), decode(t, rr)["request_id"], "with the request's one id")
 	assert.Len(t, rr.Header()["X-Request-Id"], 1)
 	assert.Equal(t, 200, call(h, "GET", "/private", f.read).Code)
+
+	all := f.handler(t, func(c *apikey.Config) { c.Anonymous = []string{"*"} })
+	assert.Equal(t, 200, call(all, "PROPFIND", "/", "").Code, `"*" opens every method`)
+	_, err := apikey.New(func() apikey.Config { c := f.config(); c.Anonymous = []string{"GET", ""}; return c }())
+	assert.ErrorIs(t, err, apikey.ErrInvalid, "an empty method")
 }
 
 func TestEnvironmentFilter(t *testing.T) {
@@ -948,4 +968,64 @@ func TestDecoratedStoresAnswerTheSame(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mwUsage is a UsageRecorder that counts what it is told.
+type mwUsage struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (u *mwUsage) Record(k *apikey.Key, _ time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n == nil {
+		u.n = map[string]int{}
+	}
+	u.n[k.ID]++
+}
+
+// Usage counts the requests served: authenticated and authorized by the
+// method policy and by every Require on the way. A 403 from either is not
+// counted, nor is a 401 or an anonymous request.
+func TestUsageCountsServedRequests(t *testing.T) {
+	f := newFixture(t)
+	rec := &mwUsage{}
+	mw := newMiddleware(t, func() apikey.Config {
+		c := f.config()
+		c.Usage, c.Anonymous = rec, []string{"GET"}
+		return c
+	}())
+	mux := http.NewServeMux()
+	mux.Handle("/open", okHandler())
+	mux.Handle("/admin", mw.Require("admin")(okHandler()))
+	h := mw.Handler(mux)
+	for _, tt := range []struct {
+		name, method, target, key string
+		status                    int
+		counted                   bool
+	}{
+		{"served", "GET", "/open", f.read, 200, true},
+		{"refused by the method policy", "POST", "/open", f.read, 403, false},
+		{"refused by Require", "GET", "/admin", f.read, 403, false},
+		{"unknown key", "GET", "/open", newSecret(t), 401, false},
+		{"anonymous", "GET", "/open", "", 200, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec.mu.Lock()
+			before := rec.n[f.readID]
+			rec.mu.Unlock()
+			require.Equal(t, tt.status, call(h, tt.method, tt.target, tt.key).Code)
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			want := before
+			if tt.counted {
+				want++
+			}
+			assert.Equal(t, want, rec.n[f.readID])
+		})
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	assert.Len(t, rec.n, 1, "no other key was counted")
 }

@@ -14,17 +14,20 @@
 //     killed loses what it had not flushed.
 //   - Memory stays bounded: at most Config.MaxPending keys (give or take one
 //     per shard under contention) are tallied between flushes; records of
-//     further keys are counted as dropped (Stats) and trigger an early
-//     flush, unless the store is failing. Keys already tallied are always
-//     counted.
-//   - A failed flush never blocks requests: its batch is kept, merged with
-//     newer tallies, and retried at the next interval.
+//     further keys are dropped, and said to be: Stats.Dropped, a log line,
+//     Close's error. They trigger an early flush, unless the store is
+//     failing. Keys already tallied, a failed flush's among them, are
+//     always counted.
+//   - A failed flush never blocks requests: its batch goes back into the
+//     tallies, merged with newer records, and is retried at the next
+//     interval.
 //   - Live and test usage stay apart: each record carries the key's
 //     environment, so a quota can count live usage alone.
 package usage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"log/slog"
@@ -48,8 +51,7 @@ type Recorder struct {
 	seed   maphash.Seed
 	size   atomic.Int64 // keys tallied across shards
 
-	flushMu sync.Mutex              // one flush at a time
-	carry   map[string]apikey.Usage // batch of a failed flush, retried next time
+	flushMu sync.Mutex // one flush at a time
 
 	kick    chan struct{}
 	done    chan struct{}
@@ -59,6 +61,7 @@ type Recorder struct {
 	once    sync.Once
 
 	dropped  atomic.Uint64
+	reported uint64 // dropped requests already logged (loop goroutine only)
 	flushed  atomic.Uint64
 	failures atomic.Uint64
 }
@@ -181,18 +184,23 @@ func (u *Recorder) loop() {
 			u.logger.Warn("usage: flush failed; will retry", slog.Any("error", err))
 		}
 		cancel()
+		if d := u.dropped.Load(); d > u.reported && u.logger != nil {
+			u.logger.Warn("usage: requests not counted: more keys than Config.MaxPending were used between flushes",
+				slog.Uint64("dropped", d-u.reported), slog.Uint64("dropped_in_all", d))
+			u.reported = d
+		}
 	}
 }
 
 // Flush hands everything tallied so far to the store now. On failure the
-// batch is kept for the next flush and the error is returned. Tallies in
-// flight and kept for a retry still count toward MaxPending.
+// batch goes back into the tallies, merged with what was recorded
+// meanwhile, so that its keys keep being counted, and the error is
+// returned; the next flush retries it.
 func (u *Recorder) Flush(ctx context.Context) error {
 	u.flushMu.Lock()
 	defer u.flushMu.Unlock()
-	batch := u.carry
-	u.carry = nil
-	taken := len(batch)
+	var batch map[string]apikey.Usage
+	taken := 0
 	for i := range u.shards {
 		sh := &u.shards[i]
 		sh.mu.Lock()
@@ -223,8 +231,7 @@ func (u *Recorder) Flush(ctx context.Context) error {
 	if err := u.store.RecordUsage(ctx, list); err != nil {
 		u.failing.Store(true)
 		u.failures.Add(1)
-		u.carry = batch
-		u.size.Add(-int64(taken - len(batch))) // merging may have coalesced
+		u.restore(batch, taken)
 		return fmt.Errorf("usage: flush of %d keys: %w", len(list), err)
 	}
 	u.size.Add(-int64(taken))
@@ -235,6 +242,26 @@ func (u *Recorder) Flush(ctx context.Context) error {
 	}
 	u.flushed.Add(n)
 	return nil
+}
+
+// restore merges the batch of a failed flush back into the tallies: a key
+// recorded again since the flush took it gets one entry, so it stays
+// counted whatever MaxPending says. taken is how many entries the flush
+// took out.
+func (u *Recorder) restore(batch map[string]apikey.Usage, taken int) {
+	added := 0
+	for id, p := range batch {
+		sh := &u.shards[maphash.String(u.seed, id)%usageShards]
+		sh.mu.Lock()
+		if q, ok := sh.m[id]; ok {
+			sh.m[id] = merge(p, q)
+		} else {
+			sh.m[id] = p
+			added++
+		}
+		sh.mu.Unlock()
+	}
+	u.size.Add(int64(added - taken))
 }
 
 func merge(a, b apikey.Usage) apikey.Usage {
@@ -252,8 +279,9 @@ func merge(a, b apikey.Usage) apikey.Usage {
 const closeAttempts = 3
 
 // Close stops the background flusher and flushes what remains, trying up to
-// three times. It returns an error only if usage could not be delivered;
-// that error says how many requests were lost. Close is idempotent.
+// three times. It returns an error when any request went uncounted: the
+// final flush failed (the error says how many requests were lost), or
+// requests were dropped over Config.MaxPending. Close is idempotent.
 func (u *Recorder) Close() error {
 	var err error
 	u.once.Do(func() {
@@ -265,22 +293,32 @@ func (u *Recorder) Close() error {
 			err = u.Flush(ctx)
 			cancel()
 			if err == nil {
-				return
+				break
 			}
 			time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 		}
-		var lost uint64
-		for _, p := range u.carry {
-			lost += p.Count
+		if err != nil {
+			var lost uint64
+			for i := range u.shards {
+				sh := &u.shards[i]
+				sh.mu.Lock()
+				for _, p := range sh.m {
+					lost += p.Count
+				}
+				sh.mu.Unlock()
+			}
+			err = fmt.Errorf("usage: Close: %d requests not recorded: %w", lost, err)
 		}
-		err = fmt.Errorf("usage: Close: %d requests not recorded: %w", lost, err)
+		if d := u.dropped.Load(); d > 0 {
+			err = errors.Join(err, fmt.Errorf("usage: Close: requests not counted, more keys than Config.MaxPending being used between flushes: %d", d))
+		}
 	})
 	return err
 }
 
 // Stats reports a recorder's counters.
 type Stats struct {
-	Pending  int    // keys tallied and not yet flushed, retried batch included
+	Pending  int    // keys tallied and not yet flushed, a failed flush's included
 	Flushed  uint64 // requests delivered to the store
 	Dropped  uint64 // requests not counted: over Config.MaxPending, or after Close
 	Failures uint64 // failed flushes (each retried)

@@ -316,6 +316,7 @@ func TestUsageMemoryIsBounded(t *testing.T) {
 	require.Error(t, err, "Close reports usage it could not deliver")
 	assert.ErrorIs(t, err, errDown)
 	assert.Contains(t, err.Error(), "50 requests not recorded")
+	assert.Contains(t, err.Error(), "requests not counted, more keys than Config.MaxPending being used between flushes: 4950")
 	assert.GreaterOrEqual(t, rec.Stats().Failures-st.Failures, uint64(3), "Close tried three times")
 }
 
@@ -337,7 +338,7 @@ func TestUsageTalliedKeysAreAlwaysCounted(t *testing.T) {
 	assert.Equal(t, 2, rec.Stats().Pending)
 	rec.Record(c, storetest.Epoch) // a third key: over MaxPending
 	assert.EqualValues(t, 1, rec.Stats().Dropped)
-	require.NoError(t, rec.Close())
+	assert.ErrorContains(t, rec.Close(), "Config.MaxPending being used between flushes: 1", "Close says a request went uncounted")
 	for k, want := range map[*apikey.Key]uint64{a: 11, b: 1, c: 0} {
 		got, err := store.Get(ctx, k.ID)
 		require.NoError(t, err)
@@ -359,7 +360,7 @@ func TestUsageFullTallyFlushesEarly(t *testing.T) {
 	assert.EqualValues(t, 1, rec.Stats().Dropped)
 	require.Eventually(t, func() bool { return rec.Stats().Flushed == 1 }, 5*time.Second, time.Millisecond, "an early flush, long before the interval")
 	rec.Record(b, storetest.Epoch)
-	require.NoError(t, rec.Close())
+	assert.ErrorContains(t, rec.Close(), "MaxPending being used between flushes: 1")
 	for _, k := range []*apikey.Key{a, b} {
 		got, err := store.Get(ctx, k.ID)
 		require.NoError(t, err)
@@ -407,7 +408,40 @@ func TestUsageFailingStoreIsNotHammered(t *testing.T) {
 	got, err := store.Get(ctx, k.ID)
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, got.Requests)
-	require.NoError(t, rec.Close())
+	assert.ErrorContains(t, rec.Close(), "MaxPending being used between flushes: 10001")
+}
+
+// While the store fails, the keys of the failed batch keep being counted,
+// whatever MaxPending says: ten keys, a failed flush, a hundred more
+// requests of the same keys, and all 110 arrive once the store is back.
+func TestUsageFailedFlushKeepsCountingItsKeys(t *testing.T) {
+	ctx := context.Background()
+	store := newUsageStore(t)
+	flaky := &flakyUsage{inner: store}
+	flaky.fails.Store(1)
+	rec := newRecorder(t, flaky, usage.Config{Interval: time.Hour, MaxPending: 10})
+	var keys []*apikey.Key
+	for i := 0; i < 10; i++ {
+		k, _ := createKey(t, store, apikey.KeySpec{Name: fmt.Sprint("k", i)})
+		keys = append(keys, k)
+		rec.Record(k, storetest.Epoch)
+	}
+	require.ErrorIs(t, rec.Flush(ctx), errDown)
+	assert.Equal(t, 10, rec.Stats().Pending, "the failed batch is back in the tallies")
+	for i := 0; i < 100; i++ {
+		rec.Record(keys[i%10], storetest.Epoch.Add(time.Second))
+	}
+	assert.Zero(t, rec.Stats().Dropped, "keys of the failed batch are still counted")
+	require.NoError(t, rec.Close(), "nothing was lost")
+	var total uint64
+	for _, k := range keys {
+		got, err := store.Get(ctx, k.ID)
+		require.NoError(t, err)
+		assert.EqualValues(t, 11, got.Requests, k.Name)
+		total += got.Requests
+	}
+	assert.EqualValues(t, 110, total)
+	assert.EqualValues(t, 110, rec.Stats().Flushed)
 }
 
 func TestUsageLogsFailedFlushes(t *testing.T) {

@@ -150,18 +150,25 @@ func ExampleNewMemoryStore() {
 		panic(err)
 	}
 	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "cron"})
+	// One store at a time has the file; Close releases it.
+	_, err = apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
+	fmt.Println(err != nil)
+	_ = store.Close()
 
 	// After a restart:
 	store, err = apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
 	if err != nil {
 		panic(err)
 	}
+	defer store.Close()
 	list, _ := store.List(ctx, apikey.Filter{})
 	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
 	_, err = mw.Verify(ctx, secret.Reveal())
 	file, _ := os.ReadFile(path)
 	fmt.Println(len(list), list[0].Name, err, strings.Contains(string(file), secret.Reveal()))
-	// Output: 1 cron <nil> false
+	// Output:
+	// true
+	// 1 cron <nil> false
 }
 
 // A store of your own makes its keys with KeyConfig.NewKey: it files the
@@ -398,7 +405,7 @@ func ExampleFromContext() {
 func ExampleRequestID() {
 	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
 	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
-	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store, Optional: true})
+	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store, Anonymous: []string{"GET"}})
 
 	var seen string
 	handler := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -613,4 +620,78 @@ func ExampleFilter() {
 	// ci, backend
 	// ci
 	// backend
+}
+
+// The README's quick start, run: a ServeMux protected by the middleware,
+// one key, a route that needs more, a roll and a revocation.
+func Example_quickStart() {
+	ctx := context.Background()
+	scopes, err := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{
+		"read": nil, "write": nil, "admin": {"read", "write"}, // admin ⇒ read + write
+	})
+	if err != nil {
+		panic(err)
+	}
+	// One KeyConfig says how keys are made and checked; the store and the
+	// middleware get the same one.
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: scopes}
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	if err != nil {
+		panic(err)
+	}
+
+	// Create a key: the secret is returned once; the store keeps its digest.
+	key, secret, err := store.Create(ctx, apikey.KeySpec{
+		Name: "Zapier Integration", Scopes: []apikey.Scope{"read"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(secret) // [REDACTED]: secret.Reveal() gives the key, to show its owner once
+
+	mw, err := apikey.New(apikey.Config{
+		Keys:         keys,
+		Store:        store,
+		MethodPolicy: apikey.ReadWritePolicy(), // GET needs read, other methods write
+	})
+	if err != nil {
+		panic(err)
+	}
+	listKeys := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "all keys") })
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/things", func(w http.ResponseWriter, r *http.Request) {
+		k, _ := apikey.FromContext(r.Context()) // metadata and scopes, never the secret
+		fmt.Fprintf(w, "hello %s (%s)\n", k.Name, k.Environment)
+	})
+	// Guard one handler beyond the method policy:
+	mux.Handle("GET /v1/keys", mw.Require("admin")(listKeys))
+	handler := mw.Handler(mux) // http.ListenAndServe(":8080", handler)
+
+	get := func(path string, s apikey.Secret) {
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer "+s.Reveal())
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		fmt.Println(path, w.Code, strings.TrimSpace(strings.SplitN(w.Body.String(), ",", 2)[0]))
+	}
+	get("/v1/things", secret)
+	get("/v1/keys", secret)
+
+	// Later:
+	_, rolled, err := store.Roll(ctx, key.ID, apikey.DefaultGrace) // new secret; the old one works 24 h more (0: not at all)
+	if err != nil {
+		panic(err)
+	}
+	err = store.Revoke(ctx, key.ID) // refused by every request that starts after this returns
+	if err != nil {
+		panic(err)
+	}
+	get("/v1/things", secret)
+	get("/v1/things", rolled)
+	// Output:
+	// [REDACTED]
+	// /v1/things 200 hello Zapier Integration (live)
+	// /v1/keys 403 {"type":"about:blank"
+	// /v1/things 401 {"type":"about:blank"
+	// /v1/things 200 hello Zapier Integration (live)
 }

@@ -1,8 +1,9 @@
-// Package usage counts authenticated requests per key off the request
-// path, and hands the counts to an apikey.UsageStore in batches:
+// Package usage counts the requests served per key (authenticated and
+// authorized: apikey.Config.Usage says which) off the request path, and
+// hands the counts to an apikey.UsageStore in batches:
 //
 //	rec, err := usage.New(store, usage.Config{Interval: 10 * time.Second})
-//	defer rec.Close() // after the server has stopped taking requests
+//	defer rec.Close() // after the server has stopped, before the store closes
 //	mw, err := apikey.New(apikey.Config{Keys: keys, Store: store, Usage: rec})
 //
 // Record only updates an in-memory tally; a background goroutine coalesces
@@ -51,7 +52,8 @@ type Recorder struct {
 	seed   maphash.Seed
 	size   atomic.Int64 // keys tallied across shards
 
-	flushMu sync.Mutex // one flush at a time
+	flushMu  sync.Mutex                              // one flush at a time
+	inFlight atomic.Pointer[map[string]apikey.Usage] // the batch a flush is handing to the store
 
 	kick    chan struct{}
 	done    chan struct{}
@@ -142,7 +144,7 @@ func (u *Recorder) Record(k *apikey.Key, at time.Time) {
 	}
 	p, ok := sh.m[k.ID]
 	if !ok {
-		if u.size.Load() >= int64(u.max) {
+		if u.size.Load() >= int64(u.max) && !u.flying(k.ID) {
 			sh.mu.Unlock()
 			u.dropped.Add(1)
 			if !u.failing.Load() {
@@ -159,6 +161,17 @@ func (u *Recorder) Record(k *apikey.Key, at time.Time) {
 	}
 	sh.m[k.ID] = p
 	sh.mu.Unlock()
+}
+
+// flying reports whether a flush is handing a tally of this key to the
+// store right now: such a key is already counted toward MaxPending, and a
+// new tally of it is merged with the batch if the flush fails.
+func (u *Recorder) flying(id string) bool {
+	if b := u.inFlight.Load(); b != nil {
+		_, ok := (*b)[id]
+		return ok
+	}
+	return false
 }
 
 func (u *Recorder) trigger() {
@@ -228,12 +241,16 @@ func (u *Recorder) Flush(ctx context.Context) error {
 	for _, p := range batch {
 		list = append(list, p)
 	}
-	if err := u.store.RecordUsage(ctx, list); err != nil {
+	u.inFlight.Store(&batch) // read-only from here on
+	err := u.store.RecordUsage(ctx, list)
+	if err != nil {
 		u.failing.Store(true)
 		u.failures.Add(1)
 		u.restore(batch, taken)
+		u.inFlight.Store(nil)
 		return fmt.Errorf("usage: flush of %d keys: %w", len(list), err)
 	}
+	u.inFlight.Store(nil)
 	u.size.Add(-int64(taken))
 	u.failing.Store(false)
 	var n uint64

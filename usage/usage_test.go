@@ -520,3 +520,47 @@ func TestUsageDefaults(t *testing.T) {
 		assert.Error(t, rec.Close())
 	})
 }
+
+// While a flush is handing a batch to a slow store, the keys of that batch
+// keep being counted, whatever MaxPending says; the store may then accept
+// the batch or fail it.
+func TestUsageKeysInFlightAreCounted(t *testing.T) {
+	for _, fails := range []bool{false, true} {
+		t.Run(fmt.Sprint("the flush fails: ", fails), func(t *testing.T) {
+			ctx := context.Background()
+			store := newUsageStore(t)
+			flaky := &flakyUsage{inner: store, gate: make(chan struct{})}
+			if fails {
+				flaky.fails.Store(1)
+			}
+			rec := newRecorder(t, flaky, usage.Config{Interval: time.Hour, MaxPending: 10})
+			var keys []*apikey.Key
+			for i := 0; i < 10; i++ {
+				k, _ := createKey(t, store, apikey.KeySpec{Name: fmt.Sprint("k", i)})
+				keys = append(keys, k)
+				rec.Record(k, storetest.Epoch)
+			}
+			flushed := make(chan error, 1)
+			go func() { flushed <- rec.Flush(ctx) }()
+			require.Eventually(t, func() bool { return flaky.calls.Load() == 1 }, 5*time.Second, time.Millisecond, "the flush reached the store")
+			for i := 0; i < 100; i++ {
+				rec.Record(keys[i%10], storetest.Epoch.Add(time.Second))
+			}
+			assert.Zero(t, rec.Stats().Dropped, "keys of the batch in flight are still counted")
+			close(flaky.gate)
+			err := <-flushed
+			if fails {
+				require.ErrorIs(t, err, errDown)
+			} else {
+				require.NoError(t, err)
+			}
+			flaky.gate = nil
+			require.NoError(t, rec.Close(), "nothing was lost or dropped")
+			for _, k := range keys {
+				got, err := store.Get(ctx, k.ID)
+				require.NoError(t, err)
+				assert.EqualValues(t, 11, got.Requests, k.Name)
+			}
+		})
+	}
+}

@@ -134,15 +134,16 @@ func validKeyID(id string) bool {
 }
 
 // State is the one rule for a key's state at now, which the middleware,
-// Filter, roll and every store apply: revoked wins; rolled with no grace
-// (ExpiresAt not after RolledAt) is StateRolled whatever the clock; past
-// ExpiresAt a rolled key is StateRolled, another StateExpired; else active.
+// Filter, roll and every store apply: revoked wins; a rolled key is
+// StateRolled when its grace was zero (ExpiresAt not after RolledAt) or now
+// is before RolledAt, whatever the clock did; past ExpiresAt a rolled key
+// is StateRolled, another StateExpired; else active.
 func (k *Key) State(now time.Time) State {
 	switch {
 	case !k.RevokedAt.IsZero():
 		return StateRevoked
-	case k.RolledTo != "" && !k.RolledAt.IsZero() && !k.ExpiresAt.After(k.RolledAt):
-		return StateRolled // retired at once: a clock stepped back cannot revive it
+	case k.RolledTo != "" && !k.RolledAt.IsZero() && (!k.ExpiresAt.After(k.RolledAt) || now.Before(k.RolledAt)):
+		return StateRolled // a clock stepped back cannot revive a retired key
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 		if k.RolledTo != "" {
 			return StateRolled

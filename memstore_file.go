@@ -41,6 +41,12 @@ var errLocked = errors.New("locked")
 // rewrites it whole from its own memory, so a second one would undo the
 // first one's changes (bring a revoked key back, lose a created one).
 func (s *MemoryStore) open(path string) error {
+	// The real path: two names of one file (a symlink) share one lock, and
+	// the atomic rewrite replaces the file, not a symlink to it.
+	path, err := realPath(path)
+	if err != nil {
+		return fmt.Errorf("apikey: open %s: %w", path, err)
+	}
 	lockPath := path + ".lock"
 	lock, err := lockFile(lockPath)
 	switch {
@@ -65,8 +71,26 @@ func (s *MemoryStore) open(path string) error {
 	return nil
 }
 
-// Close releases the store's file for another store to open; changes after
-// Close fail, lookups still answer.
+// realPath resolves symlinks in path; the file itself need not exist yet.
+func realPath(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		return real, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	dir, err := filepath.EvalSymlinks(filepath.Dir(abs))
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, filepath.Base(abs)), nil
+}
+
+// Close releases the file for another store; later changes fail (close a
+// usage recorder that flushes here first), lookups still answer.
 func (s *MemoryStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,6 +131,16 @@ func (s *MemoryStore) load(data []byte) error {
 		}
 		if err := s.insertLocked(r.Digest, r.Key); err != nil {
 			return fmt.Errorf("%w: record %d: %w", ErrCorruptFile, i, err)
+		}
+	}
+	// A key rolled by an older version has no RolledAt: it was rolled when
+	// its successor was created.
+	for _, r := range f.Keys {
+		if r.Key.RolledTo == "" || !r.Key.RolledAt.IsZero() {
+			continue
+		}
+		if _, next, ok := s.getLocked(r.Key.RolledTo); ok {
+			r.Key.RolledAt = next.CreatedAt // not yet shared with any reader but the index
 		}
 	}
 	return nil

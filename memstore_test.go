@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -649,6 +650,11 @@ func TestMemoryStoreFileIsOpenOnce(t *testing.T) {
 	assert.Nil(t, second)
 	assert.Contains(t, err.Error(), path+".lock")
 	assert.Contains(t, err.Error(), "one process at a time")
+	alias := filepath.Join(t.TempDir(), "alias.json")
+	require.NoError(t, os.Symlink(path, alias))
+	_, err = apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: alias})
+	require.Error(t, err, "a symlink to the file is the same file")
+	assert.Contains(t, err.Error(), path+".lock")
 
 	require.NoError(t, first.Revoke(ctx, revoked.ID))
 	created, _, err := first.Create(ctx, apikey.KeySpec{Name: "created"})
@@ -685,6 +691,14 @@ func TestMemoryStoreZeroGraceRollSurvivesReopenAndClock(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 
+	// A file written before RolledAt existed: the roll's time is that of the
+	// successor's creation.
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	old2 := regexp.MustCompile(`,\s*"rolled_at": "[^"]*"`).ReplaceAll(raw, nil)
+	require.NotEqual(t, raw, old2, "the file had a rolled_at")
+	require.NoError(t, os.WriteFile(path, old2, 0o600))
+
 	clock.Advance(-3 * time.Second)
 	reopened, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
 	require.NoError(t, err)
@@ -693,4 +707,7 @@ func TestMemoryStoreZeroGraceRollSurvivesReopenAndClock(t *testing.T) {
 	var ae apikey.AuthError
 	require.ErrorAs(t, err, &ae)
 	assert.Equal(t, apikey.ReasonRolled, ae.Reason)
+	got, err := reopened.Get(ctx, old.ID)
+	require.NoError(t, err)
+	assert.True(t, got.RolledAt.Equal(storetest.Epoch), "backfilled from the successor's creation")
 }

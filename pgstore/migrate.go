@@ -36,10 +36,13 @@ var migrations = [][]string{
 		`CREATE INDEX apikey_keys_created_idx ON apikey_keys (created_at, id)`,
 		`CREATE INDEX apikey_keys_owner_idx ON apikey_keys (owner, created_at, id) WHERE owner <> ''`,
 	},
-	// Version 2: when a key was rolled, so that a key rolled with no grace
-	// stays retired whatever the clock does.
+	// Version 2: when a key was rolled, so that a retired key stays
+	// retired whatever the clock does. A key rolled before this version was
+	// rolled when its successor was created.
 	{
 		`ALTER TABLE apikey_keys ADD COLUMN rolled_at timestamptz`,
+		`UPDATE apikey_keys o SET rolled_at = n.created_at
+			FROM apikey_keys n WHERE o.rolled_to = n.id AND o.rolled_at IS NULL`,
 	},
 }
 

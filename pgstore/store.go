@@ -265,9 +265,9 @@ func insertError(err error) error {
 
 // Add files an existing key under a digest, for imports and tests; the
 // secret stays with the caller. As in every store, the key needs an ID of 1
-// to 128 visible ASCII characters (a ':' or '/' is fine), a digest and an
-// environment; its ID and digest must be free. Errors wrap
-// apikey.ErrInvalid.
+// to 128 visible ASCII characters (a ':' or '/' is fine), a digest, an
+// environment and well-formed scopes; its ID and digest must be free.
+// Errors wrap apikey.ErrInvalid.
 func (s *Store) Add(ctx context.Context, d apikey.Digest, k *apikey.Key) error {
 	if err := checkRecord(d, k); err != nil {
 		return fmt.Errorf("pgstore: add: %w", err)
@@ -316,20 +316,26 @@ func where(f apikey.Filter, now time.Time) (string, []any) {
 	if f.Owner != "" {
 		conds = append(conds, "owner = "+arg(f.Owner))
 	}
-	// Key.State: revoked wins; a key rolled with no grace (expires_at not
-	// after rolled_at) is rolled whatever the time; past its expiry a key
-	// that was rolled is rolled, any other expired; otherwise it is active.
-	const retiredAtOnce = "(COALESCE(rolled_to, '') <> '' AND rolled_at IS NOT NULL AND expires_at <= rolled_at)"
+	// Key.State: revoked wins; a rolled key is rolled when its grace was
+	// zero (expires_at not after rolled_at) or now is before rolled_at,
+	// whatever the clock did; past its expiry a key that was rolled is
+	// rolled, any other expired; otherwise it is active.
+	const rolled = "COALESCE(rolled_to, '') <> ''"
+	retired := func(t string) string {
+		return "(" + rolled + " AND rolled_at IS NOT NULL AND (expires_at IS NULL OR expires_at <= rolled_at OR " + t + " < rolled_at))"
+	}
 	switch f.State {
 	case 0: // any
 	case apikey.StateActive:
-		conds = append(conds, "revoked_at IS NULL AND NOT COALESCE("+retiredAtOnce+", FALSE) AND (expires_at IS NULL OR expires_at > "+arg(now)+")")
+		t := arg(now)
+		conds = append(conds, "revoked_at IS NULL AND NOT "+retired(t)+" AND (expires_at IS NULL OR expires_at > "+t+")")
 	case apikey.StateRevoked:
 		conds = append(conds, "revoked_at IS NOT NULL")
 	case apikey.StateExpired:
-		conds = append(conds, "revoked_at IS NULL AND expires_at <= "+arg(now)+" AND COALESCE(rolled_to, '') = ''")
+		conds = append(conds, "revoked_at IS NULL AND expires_at <= "+arg(now)+" AND NOT "+rolled)
 	case apikey.StateRolled:
-		conds = append(conds, "revoked_at IS NULL AND COALESCE(rolled_to, '') <> '' AND (expires_at <= "+arg(now)+" OR "+retiredAtOnce+")")
+		t := arg(now)
+		conds = append(conds, "revoked_at IS NULL AND "+rolled+" AND (expires_at <= "+t+" OR "+retired(t)+")")
 	default: // no key is in a state Key.State never returns
 		conds = append(conds, "FALSE")
 	}
@@ -511,7 +517,8 @@ func coalesce(batch []apikey.Usage) []apikey.Usage {
 
 // checkRecord refuses a key the store must not file: no key, an ID that is
 // empty, over 128 bytes or not visible ASCII, a zero digest, an unknown
-// environment (the memory store's rule; the contract suite pins both).
+// environment, a malformed scope (the memory store's rule; the contract
+// suite pins both).
 func checkRecord(d apikey.Digest, k *apikey.Key) error {
 	switch {
 	case k == nil:
@@ -522,6 +529,12 @@ func checkRecord(d apikey.Digest, k *apikey.Key) error {
 		return fmt.Errorf("%w: key %s has a zero digest", apikey.ErrInvalid, k.ID)
 	case k.Environment != apikey.EnvLive && k.Environment != apikey.EnvTest:
 		return fmt.Errorf("%w: key %s has no environment (EnvLive or EnvTest)", apikey.ErrInvalid, k.ID)
+	}
+	for _, sc := range k.Scopes {
+		// A set of one scope checks its name by apikey's own grammar.
+		if _, err := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{sc: nil}); err != nil {
+			return fmt.Errorf("key %s: %w", k.ID, err)
+		}
 	}
 	return nil
 }

@@ -52,6 +52,33 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// A database at schema version 1 with rolled keys: version 2 records each
+// roll's time as its successor's creation, so the rolled key stays retired
+// whatever the clock does.
+func TestMigrateBackfillsRolledAt(t *testing.T) {
+	ctx := context.Background()
+	s, pool, _ := newStore(t, testKeys(nil))
+	old, _, err := s.Create(ctx, apikey.KeySpec{Name: "old"})
+	require.NoError(t, err)
+	next, _, err := s.Roll(ctx, old.ID, 0)
+	require.NoError(t, err)
+	plain, _, err := s.Create(ctx, apikey.KeySpec{Name: "never rolled"})
+	require.NoError(t, err)
+	// Back to version 1, as a database from before rolled_at.
+	_, err = pool.Exec(ctx, `ALTER TABLE apikey_keys DROP COLUMN rolled_at;
+		DELETE FROM apikey_schema_migrations WHERE version = 2`)
+	require.NoError(t, err)
+
+	require.NoError(t, s.Migrate(ctx))
+	got, err := s.Get(ctx, old.ID)
+	require.NoError(t, err)
+	assert.True(t, got.RolledAt.Equal(next.CreatedAt), "rolled_at %v, want the successor's creation %v", got.RolledAt, next.CreatedAt)
+	assert.Equal(t, apikey.StateRolled, got.State(next.CreatedAt.Add(-time.Hour)), "retired even with the clock far back")
+	got, err = s.Get(ctx, plain.ID)
+	require.NoError(t, err)
+	assert.True(t, got.RolledAt.IsZero())
+}
+
 func TestMigrateConcurrently(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.Database(t)

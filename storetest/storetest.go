@@ -553,18 +553,29 @@ func testRollZeroGrace(e *env) {
 }
 
 // A key rolled with zero grace stays retired when the clock steps back, as
-// after an NTP correction or a restore.
+// after an NTP correction or a restore; so does a key in its grace period
+// when the clock goes back to before the roll.
 func testZeroGraceIgnoresTheClock(e *env) {
 	e.needManager()
 	old, oldSecret := e.create(apikey.KeySpec{Name: "retired at once"})
+	graced, gracedSecret := e.create(apikey.KeySpec{Name: "in grace"})
+	e.clock.Advance(time.Minute)
 	_, newSecret, err := e.mgr.Roll(e.ctx, old.ID, 0)
 	e.must(err, "Roll")
+	_, _, err = e.mgr.Roll(e.ctx, graced.ID, time.Hour)
+	e.must(err, "Roll with grace")
+	e.wantReason(gracedSecret, 0, "a key in its grace period")
+	e.wantIDs(apikey.Filter{State: apikey.StateRolled}, old.ID)
+
 	e.clock.Advance(-3 * time.Second)
 	e.wantReason(oldSecret, apikey.ReasonRolled, "old key with the clock 3 s back")
+	e.wantReason(gracedSecret, apikey.ReasonRolled, "a key in grace with the clock back before its roll")
 	e.wantReason(newSecret, 0, "the successor with the clock 3 s back")
-	e.wantIDs(apikey.Filter{State: apikey.StateRolled}, old.ID)
-	if got := e.get(old.ID); got.RolledAt.IsZero() {
-		e.t.Errorf("the retired key has no RolledAt")
+	e.wantIDs(apikey.Filter{State: apikey.StateRolled}, old.ID, graced.ID)
+	for _, id := range []string{old.ID, graced.ID} {
+		if got := e.get(id); !got.RolledAt.Equal(Epoch.Add(time.Minute)) {
+			e.t.Errorf("key %s: RolledAt = %v, want the roll's time", id, got.RolledAt)
+		}
 	}
 }
 
@@ -591,6 +602,7 @@ func testAddRefusesBadRecords(e *env) {
 		{"id over 128 bytes", e.keys.Digest("a"), good(strings.Repeat("k", 129))},
 		{"zero digest", apikey.Digest{}, good("key_zero")},
 		{"no environment", e.keys.Digest("a"), &apikey.Key{ID: "key_noenv", Name: "x", CreatedAt: Epoch}},
+		{"malformed scope", e.keys.Digest("a"), &apikey.Key{ID: "key_scope", Name: "x", Environment: apikey.EnvLive, Scopes: []apikey.Scope{"Read Write"}, CreatedAt: Epoch}},
 	} {
 		e.wantErr(a.Add(e.ctx, tt.digest, tt.key), apikey.ErrInvalid, "Add with "+tt.name)
 	}

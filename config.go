@@ -75,7 +75,7 @@ type Config struct {
 	OnRejected func(r *http.Request, e AuthError)
 }
 
-// UsageRecorder counts authenticated requests (Config.Usage), without
+// UsageRecorder counts the requests served (Config.Usage), without
 // blocking the request.
 type UsageRecorder interface {
 	Record(k *Key, at time.Time)

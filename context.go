@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -13,7 +14,7 @@ import (
 type authContext struct {
 	context.Context
 	key       *Key
-	refused   bool // a Require refused the request after the middleware let it in
+	refused   atomic.Bool // a Require refused the request after the middleware let it in
 	requestID string
 	header    [1]string // backing array of the request-id header value
 	idBuf     [requestIDLength]byte

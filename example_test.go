@@ -622,10 +622,14 @@ func ExampleFilter() {
 	// backend
 }
 
+// listKeys is the quick start's admin route.
+func listKeys(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "all keys") }
+
 // The README's quick start, run: a ServeMux protected by the middleware,
 // one key, a route that needs more, a roll and a revocation.
 func Example_quickStart() {
 	ctx := context.Background()
+	// readme:quickstart
 	scopes, err := apikey.NewScopeSet(map[apikey.Scope][]apikey.Scope{
 		"read": nil, "write": nil, "admin": {"read", "write"}, // admin ⇒ read + write
 	})
@@ -657,15 +661,15 @@ func Example_quickStart() {
 	if err != nil {
 		panic(err)
 	}
-	listKeys := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "all keys") })
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/things", func(w http.ResponseWriter, r *http.Request) {
 		k, _ := apikey.FromContext(r.Context()) // metadata and scopes, never the secret
 		fmt.Fprintf(w, "hello %s (%s)\n", k.Name, k.Environment)
 	})
 	// Guard one handler beyond the method policy:
-	mux.Handle("GET /v1/keys", mw.Require("admin")(listKeys))
+	mux.Handle("GET /v1/keys", mw.Require("admin")(http.HandlerFunc(listKeys)))
 	handler := mw.Handler(mux) // http.ListenAndServe(":8080", handler)
+	// readme:end
 
 	get := func(path string, s apikey.Secret) {
 		r := httptest.NewRequest("GET", path, nil)
@@ -677,6 +681,7 @@ func Example_quickStart() {
 	get("/v1/things", secret)
 	get("/v1/keys", secret)
 
+	// readme:later
 	// Later:
 	_, rolled, err := store.Roll(ctx, key.ID, apikey.DefaultGrace) // new secret; the old one works 24 h more (0: not at all)
 	if err != nil {
@@ -686,6 +691,7 @@ func Example_quickStart() {
 	if err != nil {
 		panic(err)
 	}
+	// readme:end
 	get("/v1/things", secret)
 	get("/v1/things", rolled)
 	// Output:

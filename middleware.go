@@ -114,7 +114,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 // record counts a request that reached the handler, unless a Require on
 // its way refused it: what Config.Usage counts is what was served.
 func (m *Middleware) record(c *authContext) {
-	if !c.refused {
+	if !c.refused.Load() {
 		m.usage.Record(c.key, m.keys.Clock())
 	}
 }
@@ -396,7 +396,7 @@ func (m *Middleware) require(req requirement) func(http.Handler) http.Handler {
 				return
 			}
 			if missing, ok := req.met(m.keys.Scopes, c.key.Scopes); !ok {
-				c.refused = true // not counted as usage
+				c.refused.Store(true) // not counted as usage
 				m.reject(w, r, AuthError{Reason: ReasonScope, RequestID: c.requestID, KeyID: c.key.ID, Scope: missing})
 				return
 			}

@@ -5,6 +5,8 @@ import (
 	"time"
 )
 
+// readme:keystore
+
 // KeyStore finds a key by the digest of its secret: the one interface a
 // store must implement. Found: the key, whatever its state, and nil.
 // Unknown: an error wrapping ErrNotFound (401). Anything else is a store
@@ -16,6 +18,8 @@ import (
 type KeyStore interface {
 	Lookup(ctx context.Context, digest Digest) (*Key, error)
 }
+
+// readme:end
 
 // KeyStoreFunc adapts a function to KeyStore.
 type KeyStoreFunc func(ctx context.Context, digest Digest) (*Key, error)

@@ -15,17 +15,19 @@ import (
 // by method and its error bodies, word for word.
 func Example() {
 	ctx := context.Background()
+	// readme:straply
 	p := presets.Straply
 	keys := p.Keys() // add Peppers or a Clock here
 	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
 	if err != nil {
 		panic(err)
 	}
-	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "sandbox", Environment: apikey.EnvTest, Scopes: []apikey.Scope{"read"}})
 	mw, err := apikey.New(p.Config(keys, store))
 	if err != nil {
 		panic(err)
 	}
+	// readme:end
+	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "sandbox", Environment: apikey.EnvTest, Scopes: []apikey.Scope{"read"}})
 	handler := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key, _ := apikey.FromContext(r.Context())
 		fmt.Fprintln(w, "properties for", key.Environment, "key", key.Name)

@@ -152,11 +152,13 @@ var (
 		OwnerHeader: "Email",
 	}
 
-	// Straply: live keys count toward the plan quota and test (sandbox)
-	// keys do not (Key.Environment tells them apart, and usage is recorded
-	// apart); read and write scopes by method; nested error bodies with
-	// status. Its roll keeps the old key working 24 hours
-	// (apikey.DefaultGrace).
+	// Straply: requests with live keys count toward the plan quota and
+	// those with test (sandbox) keys do not. A counted request is one the
+	// API served: authenticated and authorized (apikey.Config.Usage); each
+	// is recorded with its key's environment (apikey.Usage.Environment), so
+	// a quota sums the live ones. Read and write scopes by method; nested
+	// error bodies with status. Its roll keeps the old key working 24
+	// hours (apikey.DefaultGrace).
 	Straply = Preset{
 		Name:         "Straply",
 		Format:       FormatStraply,

@@ -134,15 +134,16 @@ func newReplica(ctx, listenCtx context.Context, logger *slog.Logger, dsn, addr s
 
 // setUp builds a replica on pool; the caller closes the pool on error.
 func setUp(ctx, listenCtx context.Context, logger *slog.Logger, pool *pgxpool.Pool, addr string) (*replica, error) {
-	// One KeyConfig for the store and the middleware.
-	keys := preset.Keys()
+	// readme:wiring
+	keys := preset.Keys() // one KeyConfig for the store and the middleware
 	store, err := pgstore.New(pool, pgstore.Config{Keys: keys})
 	if err != nil {
 		return nil, err
 	}
 	// Every replica migrates at start; an advisory lock serialises them
 	// and all but the first find nothing to do.
-	if err := store.Migrate(ctx); err != nil {
+	err = store.Migrate(ctx) // explicit, idempotent, versioned
+	if err != nil {
 		return nil, err
 	}
 	c, err := cache.New(store, cache.Config{TTL: 30 * time.Second})
@@ -153,13 +154,14 @@ func setUp(ctx, listenCtx context.Context, logger *slog.Logger, pool *pgxpool.Po
 	if err != nil {
 		return nil, err
 	}
-	cfg := preset.Config(keys, c)
+	cfg := preset.Config(keys, c) // apikey.Config{Keys: keys, Store: c, ...}
 	cfg.Logger, cfg.Usage = logger, rec
 	mw, err := apikey.New(cfg)
 	if err != nil {
 		_ = rec.Close()
 		return nil, err
 	}
+	// readme:end
 	r := &replica{
 		logger:    logger,
 		pool:      pool,
@@ -181,6 +183,7 @@ func setUp(ctx, listenCtx context.Context, logger *slog.Logger, pool *pgxpool.Po
 	}
 
 	var once sync.Once
+	// readme:listen
 	go func() {
 		defer close(r.listened)
 		_ = store.Listen(listenCtx, pgstore.ListenConfig{
@@ -195,6 +198,7 @@ func setUp(ctx, listenCtx context.Context, logger *slog.Logger, pool *pgxpool.Po
 			OnError:     func(err error) { logger.Warn("invalidation feed", "error", err) },
 		})
 	}()
+	// readme:end
 	return r, nil
 }
 

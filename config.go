@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -113,10 +114,7 @@ func (c Config) compile(m *Middleware) error {
 	}
 	m.store, m.hasher = c.Store, m.keys.hasher()
 	m.rehasher, _ = c.Store.(Rehasher)
-	m.style = c.Style
-	if m.style == nil {
-		m.style = defaultStyle
-	}
+	m.style = cmp.Or(c.Style, defaultStyle)
 	m.sources = append([]Source(nil), c.Sources...)
 	if len(m.sources) == 0 {
 		m.sources = []Source{FromBearer()}
@@ -134,18 +132,11 @@ func (c Config) compile(m *Middleware) error {
 	if c.OwnerHeader != "" {
 		m.ownerHeader = textproto.CanonicalMIMEHeaderKey(c.OwnerHeader)
 	}
-	m.requestIDHeader = "X-Request-Id"
-	if c.RequestIDHeader != "" {
-		m.requestIDHeader = textproto.CanonicalMIMEHeaderKey(c.RequestIDHeader)
-	}
+	m.requestIDHeader = textproto.CanonicalMIMEHeaderKey(cmp.Or(c.RequestIDHeader, "X-Request-Id"))
 	m.requestID, m.noRequestID = c.RequestID, c.NoRequestID
 	m.logger, m.usage, m.onAuth, m.onReject = c.Logger, c.Usage, c.OnAuthenticated, c.OnRejected
 
-	realm := c.Realm
-	if realm == "" {
-		realm = "api"
-	}
-	m.challenge = `Bearer realm=` + quote(realm)
+	m.challenge = `Bearer realm=` + quote(cmp.Or(c.Realm, "api"))
 	m.challengeMissing = []string{m.challenge}
 	m.challengeInvalid = []string{m.challenge + `, error="invalid_token"`}
 	secs := (c.RetryAfter + time.Second - 1) / time.Second

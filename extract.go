@@ -87,7 +87,7 @@ func (s *Source) read(r *http.Request) (string, bool, error) {
 	v := vals[0]
 	if s.kind == sourceBearer {
 		scheme, rest, _ := strings.Cut(v, " ")
-		if !strings.EqualFold(scheme, "Bearer") {
+		if !equalFoldASCII(scheme, "Bearer") { // RFC 9110 §11.1: ASCII case folding
 			return "", true, errScheme
 		}
 		v = strings.TrimLeft(rest, " ")

@@ -22,6 +22,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -93,29 +94,21 @@ func New(store apikey.KeyStore, cfg Config) (*Cache, error) {
 	}
 	c := &Cache{
 		store:   store,
-		ttl:     or(cfg.TTL, 30*time.Second),
-		negTTL:  or(cfg.NegativeTTL, 5*time.Second),
-		timeout: or(cfg.LookupTimeout, 2*time.Second),
+		ttl:     cmp.Or(cfg.TTL, 30*time.Second),
+		negTTL:  cmp.Or(cfg.NegativeTTL, 5*time.Second),
+		timeout: cmp.Or(cfg.LookupTimeout, 2*time.Second),
 		stale:   cfg.StaleIfError,
 		clock:   cfg.Clock,
 	}
 	if c.clock == nil {
 		c.clock = time.Now
 	}
-	size := or(cfg.Size, 100_000)
+	size := cmp.Or(cfg.Size, 100_000)
 	c.perShard = max(1, (size+cacheShards-1)/cacheShards)
 	for i := range c.shards {
 		c.shards[i].m = make(map[apikey.Digest]*cacheEntry)
 	}
 	return c, nil
-}
-
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 const cacheShards = 32

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -105,18 +106,12 @@ func (cfg ListenConfig) withDefaults() (ListenConfig, error) {
 			return cfg, fmt.Errorf("pgstore: Listen: %w: ListenConfig.%s is negative", apikey.ErrInvalid, d.name)
 		}
 	}
-	if cfg.MinBackoff == 0 {
-		cfg.MinBackoff = defaultMinBackoff
-	}
-	if cfg.MaxBackoff == 0 {
-		cfg.MaxBackoff = max(defaultMaxBackoff, cfg.MinBackoff)
-	}
+	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, defaultMinBackoff)
+	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, max(defaultMaxBackoff, cfg.MinBackoff))
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		return cfg, fmt.Errorf("pgstore: Listen: %w: ListenConfig.MaxBackoff %v is shorter than MinBackoff %v", apikey.ErrInvalid, cfg.MaxBackoff, cfg.MinBackoff)
 	}
-	if cfg.HealthCheck == 0 {
-		cfg.HealthCheck = defaultHealthCheck
-	}
+	cfg.HealthCheck = cmp.Or(cfg.HealthCheck, defaultHealthCheck)
 	return cfg, nil
 }
 

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -67,9 +68,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.timeout == 0 {
-		s.timeout = defaultLookupTimeout
-	}
+	s.timeout = cmp.Or(s.timeout, defaultLookupTimeout)
 	return s, nil
 }
 

@@ -27,6 +27,7 @@
 package usage
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -97,9 +98,9 @@ func New(store apikey.UsageStore, cfg Config) (*Recorder, error) {
 	}
 	u := &Recorder{
 		store:    store,
-		interval: or(cfg.Interval, 10*time.Second),
-		timeout:  or(cfg.FlushTimeout, 5*time.Second),
-		max:      or(cfg.MaxPending, 100_000),
+		interval: cmp.Or(cfg.Interval, 10*time.Second),
+		timeout:  cmp.Or(cfg.FlushTimeout, 5*time.Second),
+		max:      cmp.Or(cfg.MaxPending, 100_000),
 		logger:   cfg.Logger,
 		seed:     maphash.MakeSeed(),
 		kick:     make(chan struct{}, 1),
@@ -111,14 +112,6 @@ func New(store apikey.UsageStore, cfg Config) (*Recorder, error) {
 	}
 	go u.loop()
 	return u, nil
-}
-
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 const usageShards = 16

@@ -554,7 +554,9 @@ func TestRehashPanicIsContained(t *testing.T) {
 func TestCacheOverFaultyStore(t *testing.T) {
 	f := newFixture(t)
 	fs := faultstore.New(f.store)
-	c, err := cache.New(fs, cache.Config{LookupTimeout: faultTimeout, Clock: f.clock.Now})
+	// Each fault must reach the store: no circuit breaker in this test
+	// (cache's own tests cover it).
+	c, err := cache.New(fs, cache.Config{LookupTimeout: faultTimeout, Clock: f.clock.Now, BreakerFailures: 1000})
 	require.NoError(t, err)
 	var called atomic.Int32
 	var mu sync.Mutex

@@ -346,7 +346,7 @@ func (l *leakLog) String() string {
 // logs.
 type leakUsageStore struct{}
 
-func (leakUsageStore) RecordUsage(context.Context, []apikey.Usage) error {
+func (leakUsageStore) RecordUsage(context.Context, string, []apikey.Usage) error {
 	return errors.New("usage table is read-only")
 }
 

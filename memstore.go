@@ -368,8 +368,10 @@ func (s *MemoryStore) Rehash(ctx context.Context, id string, d Digest, pepperID 
 	return nil
 }
 
-// RecordUsage applies a batch of usage records (see UsageStore).
-func (s *MemoryStore) RecordUsage(ctx context.Context, batch []Usage) error {
+// RecordUsage applies a batch of usage records (see UsageStore). A call
+// that fails applies nothing, so flush is not needed to apply a batch
+// once.
+func (s *MemoryStore) RecordUsage(ctx context.Context, flush string, batch []Usage) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func TestMemoryStorePersistence(t *testing.T) {
 	require.NoError(t, s1.Revoke(ctx, b.ID))
 	rolled, secretC, err := s1.Roll(ctx, a.ID, apikey.DefaultGrace)
 	require.NoError(t, err)
-	require.NoError(t, s1.RecordUsage(ctx, []apikey.Usage{{KeyID: rolled.ID, Environment: apikey.EnvLive, Count: 7, LastUsed: storetest.Epoch}}))
+	require.NoError(t, s1.RecordUsage(ctx, "", []apikey.Usage{{KeyID: rolled.ID, Environment: apikey.EnvLive, Count: 7, LastUsed: storetest.Epoch}}))
 
 	info, err := os.Stat(path)
 	require.NoError(t, err)
@@ -268,7 +268,7 @@ func TestMemoryStoreFailedWriteChangesNothing(t *testing.T) {
 	imported, err := keys.NewKey(apikey.KeySpec{Name: "imported"})
 	require.NoError(t, err)
 	assert.Error(t, s.Add(ctx, imported.Digest, imported.Key), "Add")
-	assert.Error(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: a.ID, Environment: apikey.EnvLive, Count: 3, LastUsed: storetest.Epoch}}), "RecordUsage")
+	assert.Error(t, s.RecordUsage(ctx, "", []apikey.Usage{{KeyID: a.ID, Environment: apikey.EnvLive, Count: 3, LastUsed: storetest.Epoch}}), "RecordUsage")
 
 	listAfter, err := s.List(ctx, apikey.Filter{})
 	require.NoError(t, err)
@@ -318,14 +318,14 @@ func TestMemoryStoreUsageUndoneWhenFileFails(t *testing.T) {
 
 	require.NoError(t, os.Remove(path))
 	require.NoError(t, os.Mkdir(path, 0o700)) // the rename onto it fails
-	assert.Error(t, s.RecordUsage(ctx, batch))
+	assert.Error(t, s.RecordUsage(ctx, "", batch))
 	got, err := s.Get(ctx, k.ID)
 	require.NoError(t, err)
 	assert.Zero(t, got.Requests, "undone")
 	assert.True(t, got.LastUsedAt.IsZero(), "undone")
 
 	require.NoError(t, os.Remove(path))
-	require.NoError(t, s.RecordUsage(ctx, batch))
+	require.NoError(t, s.RecordUsage(ctx, "", batch))
 	got, err = s.Get(ctx, k.ID)
 	require.NoError(t, err)
 	assert.EqualValues(t, 10, got.Requests, "counted once")
@@ -384,7 +384,7 @@ func TestMemoryStoreFileRewriteIsAtomic(t *testing.T) {
 				if i%3 == 0 {
 					assert.NoError(t, s.Revoke(ctx, k.ID))
 				}
-				assert.NoError(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: k.ID, Environment: apikey.EnvLive, Count: 1, LastUsed: storetest.Epoch}}))
+				assert.NoError(t, s.RecordUsage(ctx, "", []apikey.Usage{{KeyID: k.ID, Environment: apikey.EnvLive, Count: 1, LastUsed: storetest.Epoch}}))
 			}
 		}()
 	}
@@ -481,7 +481,7 @@ func TestMemoryStoreLookupsDuringChanges(t *testing.T) {
 				case 2:
 					assert.NoError(t, s.Rehash(ctx, e.id, e.rehashed, "p2"))
 				case 3:
-					assert.NoError(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: e.id, Environment: apikey.EnvLive, Count: 1, LastUsed: storetest.Epoch}}))
+					assert.NoError(t, s.RecordUsage(ctx, "", []apikey.Usage{{KeyID: e.id, Environment: apikey.EnvLive, Count: 1, LastUsed: storetest.Epoch}}))
 				}
 				_, _, err := s.Create(ctx, apikey.KeySpec{Name: "more"})
 				assert.NoError(t, err)
@@ -517,7 +517,7 @@ func TestMemoryStoreLookupSnapshots(t *testing.T) {
 	require.NoError(t, err)
 	snapCopy := *snap
 
-	require.NoError(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: k.ID, Environment: apikey.EnvLive, Count: 5, LastUsed: storetest.Epoch}}))
+	require.NoError(t, s.RecordUsage(ctx, "", []apikey.Usage{{KeyID: k.ID, Environment: apikey.EnvLive, Count: 5, LastUsed: storetest.Epoch}}))
 	_, _, err = s.Roll(ctx, k.ID, time.Hour)
 	require.NoError(t, err)
 	require.NoError(t, s.Revoke(ctx, k.ID))
@@ -621,7 +621,7 @@ func TestMemoryStoreHonoursCancelledContext(t *testing.T) {
 	_, _, err = s.Roll(ctx, k.ID, time.Hour)
 	assert.ErrorIs(t, err, context.Canceled, "Roll")
 	assert.ErrorIs(t, s.Rehash(ctx, k.ID, apikey.Digest{1}, "p"), context.Canceled, "Rehash")
-	assert.ErrorIs(t, s.RecordUsage(ctx, []apikey.Usage{{KeyID: k.ID, Count: 1}}), context.Canceled, "RecordUsage")
+	assert.ErrorIs(t, s.RecordUsage(ctx, "", []apikey.Usage{{KeyID: k.ID, Count: 1}}), context.Canceled, "RecordUsage")
 	assert.ErrorIs(t, s.Add(ctx, apikey.Digest{2}, &apikey.Key{ID: "key_x"}), context.Canceled, "Add")
 
 	got, err := s.Get(context.Background(), k.ID)

@@ -42,9 +42,10 @@ type Manager interface {
 
 // UsageStore is the usage ability of a store: for each record it adds
 // Count to the key's requests and moves its last use forward (never back)
-// to LastUsed; unknown keys are skipped.
+// to LastUsed; unknown keys are skipped. A retried batch comes with the
+// same flush id ("" for none), so a store can apply it once.
 type UsageStore interface {
-	RecordUsage(ctx context.Context, batch []Usage) error
+	RecordUsage(ctx context.Context, flush string, batch []Usage) error
 }
 
 // Usage is the coalesced usage of one key since the last flush.

@@ -27,7 +27,8 @@ func cacheFeed(c *cache.Cache) pgstore.ListenConfig {
 			c.Invalidate(inv.Digest)
 			c.InvalidateKey(inv.KeyID)
 		},
-		OnReconnect: c.Purge,
+		OnSync: c.Synced,
+		OnGap:  c.Purge,
 	}
 }
 
@@ -139,7 +140,7 @@ func TestDatabaseDownMidTraffic(t *testing.T) {
 	keys := testKeys(nil)
 	s, _, _ := newStore(t, keys)
 	const ttl = 50 * time.Millisecond
-	c := newCache(t, s, cache.Config{TTL: ttl, NegativeTTL: ttl, LookupTimeout: 500 * time.Millisecond})
+	c := newCache(t, s, cache.Config{TTL: ttl, NegativeTTL: ttl, LookupTimeout: 500 * time.Millisecond, NoStale: true})
 	checkGoroutines := goroutines(t)
 	l := startListener(t, s, cacheFeed(c))
 
@@ -224,7 +225,7 @@ func TestDatabaseDownMidTraffic(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // traffic goes on against the dead database
 	assert.Equal(t, before, calls.Load(), "the handler is never called while the database is down")
 	require.NoError(t, srv.Start(ctx))
-	l.WaitListening(t)
+	l.WaitSynced(t)
 
 	require.Eventually(t, func() bool { return do(valid[0]).Code == http.StatusOK }, 10*time.Second, 10*time.Millisecond)
 	for _, secret := range valid {

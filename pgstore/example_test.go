@@ -21,7 +21,11 @@ import (
 // compiles here; examples/postgres runs two replicas for real.)
 func ExampleNew() {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, os.Getenv("APIKEY_DATABASE_URL"))
+	poolCfg, err := pgstore.PoolConfig(os.Getenv("APIKEY_DATABASE_URL")) // recovers within seconds
+	if err != nil {
+		log.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -42,7 +46,8 @@ func ExampleNew() {
 	go func() {
 		_ = store.Listen(ctx, pgstore.ListenConfig{
 			OnInvalidate: func(inv pgstore.Invalidation) { c.Invalidate(inv.Digest); c.InvalidateKey(inv.KeyID) },
-			OnReconnect:  c.Purge, // notifications sent while it was away are lost
+			OnSync:       c.Synced, // the cache trusts its entries while the feed keeps up
+			OnGap:        c.Purge,  // what the log cannot tell is forgotten
 		})
 	}()
 	mw, err := apikey.New(apikey.Config{Keys: keys, Store: c})

@@ -10,17 +10,17 @@ import (
 func TestListenConfigDefaults(t *testing.T) {
 	noop := func(Invalidation) {}
 	tests := []struct {
-		name               string
-		in                 ListenConfig
-		minB, maxB, health time.Duration
+		name                      string
+		in                        ListenConfig
+		minB, maxB, poll, timeout time.Duration
 	}{
-		{"zero", ListenConfig{OnInvalidate: noop}, 50 * time.Millisecond, 5 * time.Second, 30 * time.Second},
-		{"all set", ListenConfig{OnInvalidate: noop, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, HealthCheck: 20 * time.Millisecond},
-			10 * time.Millisecond, 40 * time.Millisecond, 20 * time.Millisecond},
+		{"zero", ListenConfig{OnInvalidate: noop}, 50 * time.Millisecond, time.Second, 500 * time.Millisecond, 2 * time.Second},
+		{"all set", ListenConfig{OnInvalidate: noop, MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, PollInterval: 20 * time.Millisecond, Timeout: time.Second},
+			10 * time.Millisecond, 40 * time.Millisecond, 20 * time.Millisecond, time.Second},
 		{"MinBackoff above the default MaxBackoff", ListenConfig{OnInvalidate: noop, MinBackoff: 10 * time.Second},
-			10 * time.Second, 10 * time.Second, 30 * time.Second},
-		{"MaxBackoff alone", ListenConfig{OnInvalidate: noop, MaxBackoff: time.Second},
-			50 * time.Millisecond, time.Second, 30 * time.Second},
+			10 * time.Second, 10 * time.Second, 500 * time.Millisecond, 2 * time.Second},
+		{"MaxBackoff alone", ListenConfig{OnInvalidate: noop, MaxBackoff: 3 * time.Second},
+			50 * time.Millisecond, 3 * time.Second, 500 * time.Millisecond, 2 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -28,9 +28,9 @@ func TestListenConfigDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.MinBackoff != tt.minB || got.MaxBackoff != tt.maxB || got.HealthCheck != tt.health {
-				t.Errorf("MinBackoff %v, MaxBackoff %v, HealthCheck %v; want %v, %v, %v",
-					got.MinBackoff, got.MaxBackoff, got.HealthCheck, tt.minB, tt.maxB, tt.health)
+			if got.MinBackoff != tt.minB || got.MaxBackoff != tt.maxB || got.PollInterval != tt.poll || got.Timeout != tt.timeout {
+				t.Errorf("MinBackoff %v, MaxBackoff %v, PollInterval %v, Timeout %v; want %v, %v, %v, %v",
+					got.MinBackoff, got.MaxBackoff, got.PollInterval, got.Timeout, tt.minB, tt.maxB, tt.poll, tt.timeout)
 			}
 		})
 	}

@@ -75,26 +75,26 @@ func replica(t testing.TB, dsn string, keys apikey.KeyConfig) *pgstore.Store {
 // listener runs s.Listen until the test ends (or stop is called) and
 // delivers invalidations on a channel.
 type listener struct {
-	C          chan pgstore.Invalidation
-	listening  chan struct{} // a value each time LISTEN takes effect
-	reconnects atomic.Int64
-	stop       context.CancelFunc
-	done       chan error
+	C      chan pgstore.Invalidation
+	synced chan time.Time // the latest OnSync, when nobody took it yet
+	gaps   atomic.Int64   // OnGap calls
+	stop   context.CancelFunc
+	done   chan error
 }
 
 // startListener runs s.Listen with cfg, whose functions it wraps to
 // observe the listener (cfg.OnInvalidate may be nil here), and waits until
-// it is listening.
+// it has read the log once.
 func startListener(t testing.TB, s *pgstore.Store, cfg pgstore.ListenConfig) *listener {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &listener{
-		C:         make(chan pgstore.Invalidation, 1024),
-		listening: make(chan struct{}, 64),
-		stop:      cancel,
-		done:      make(chan error, 1),
+		C:      make(chan pgstore.Invalidation, 1024),
+		synced: make(chan time.Time, 1),
+		stop:   cancel,
+		done:   make(chan error, 1),
 	}
-	onInv, onListening, onReconnect, onError := cfg.OnInvalidate, cfg.OnListening, cfg.OnReconnect, cfg.OnError
+	onInv, onSync, onGap, onError := cfg.OnInvalidate, cfg.OnSync, cfg.OnGap, cfg.OnError
 	cfg.OnInvalidate = func(inv pgstore.Invalidation) {
 		if onInv != nil {
 			onInv(inv)
@@ -104,17 +104,21 @@ func startListener(t testing.TB, s *pgstore.Store, cfg pgstore.ListenConfig) *li
 		default:
 		}
 	}
-	cfg.OnListening = func() {
-		if onListening != nil {
-			onListening()
+	cfg.OnSync = func(asOf time.Time) {
+		if onSync != nil {
+			onSync(asOf)
 		}
-		l.listening <- struct{}{}
+		select {
+		case <-l.synced: // replace an older one nobody took
+		default:
+		}
+		l.synced <- asOf
 	}
-	cfg.OnReconnect = func() {
-		if onReconnect != nil {
-			onReconnect()
+	cfg.OnGap = func() {
+		if onGap != nil {
+			onGap()
 		}
-		l.reconnects.Add(1)
+		l.gaps.Add(1)
 	}
 	cfg.OnError = func(err error) {
 		t.Logf("listener: %v", err)
@@ -124,17 +128,25 @@ func startListener(t testing.TB, s *pgstore.Store, cfg pgstore.ListenConfig) *li
 	}
 	go func() { l.done <- s.Listen(ctx, cfg) }()
 	t.Cleanup(func() { l.Stop(t) })
-	l.WaitListening(t)
+	l.WaitSynced(t)
 	return l
 }
 
-// WaitListening waits until LISTEN has (again) taken effect.
-func (l *listener) WaitListening(t testing.TB) {
+// WaitSynced waits for a read of the log that starts after the call: once
+// it returns, every change committed before the call has been delivered.
+func (l *listener) WaitSynced(t testing.TB) {
 	t.Helper()
-	select {
-	case <-l.listening:
-	case <-time.After(20 * time.Second):
-		t.Fatal("listener not listening after 20 s")
+	since := time.Now()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case asOf := <-l.synced:
+			if !asOf.Before(since) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the listener did not read the log within 20 s")
+		}
 	}
 }
 

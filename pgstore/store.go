@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -72,38 +73,60 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// keyColumns are the columns scanKey reads, in its order.
-const keyColumns = `id, pepper_id, name, environment, scopes, owner, metadata, hint,
-	created_at, expires_at, revoked_at, last_used_at, requests, rolled_from, rolled_to, rolled_at`
+// keyColumns are the columns scanKey reads, in its order, from keyFrom: a
+// key's usage is what was rolled up into apikey_usage plus the deltas of
+// flushes not rolled up yet.
+const keyColumns = `k.id, k.pepper_id, k.name, k.environment, k.scopes, k.owner, k.metadata, k.hint,
+	k.created_at, k.expires_at, k.revoked_at, GREATEST(u.last_used_at, p.last_used_at),
+	COALESCE(u.requests, 0) + COALESCE(p.requests, 0), k.rolled_from, k.rolled_to, k.rolled_at`
 
+const keyFrom = ` FROM apikey_keys k
+	LEFT JOIN apikey_usage u ON u.key_id = k.id
+	LEFT JOIN LATERAL (SELECT sum(d.requests)::bigint AS requests, max(d.last_used_at) AS last_used_at
+		FROM apikey_usage_deltas d WHERE d.key_id = k.id) p ON true`
+
+// Every statement that changes apikey_keys fires the triggers of schema
+// version 3, which log the change in apikey_invalidations and notify
+// Channel in the same transaction: the Go code publishes nothing itself.
 const (
-	sqlLookup = `SELECT ` + keyColumns + ` FROM apikey_keys WHERE digest = $1`
-	sqlGet    = `SELECT ` + keyColumns + ` FROM apikey_keys WHERE id = $1`
+	sqlLookup = `SELECT ` + keyColumns + keyFrom + ` WHERE k.digest = $1`
+	sqlGet    = `SELECT ` + keyColumns + keyFrom + ` WHERE k.id = $1`
 	sqlInsert = `INSERT INTO apikey_keys (id, digest, pepper_id, name, environment, scopes, owner,
-	metadata, hint, created_at, expires_at, revoked_at, last_used_at, requests, rolled_from, rolled_to, rolled_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
-	// sqlRevoke keeps the first revocation time and publishes the
-	// invalidation in the same (implicit) transaction. It yields one row
-	// when the key exists.
-	sqlRevoke = `WITH r AS (
-		UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1
-		RETURNING id, digest)
-	SELECT pg_notify('` + Channel + `', r.id || ':' || encode(r.digest, 'hex')) FROM r`
-	sqlRollLock   = `SELECT digest, ` + keyColumns + ` FROM apikey_keys WHERE id = $1 FOR UPDATE`
+	metadata, hint, created_at, expires_at, revoked_at, rolled_from, rolled_to, rolled_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	sqlInsertUsage = `INSERT INTO apikey_usage (key_id, requests, last_used_at) VALUES ($1, $2, $3)`
+	// sqlRevoke keeps the first revocation time; it updates the row even
+	// then, so that a second revocation publishes again.
+	sqlRevoke     = `UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`
+	sqlRollLock   = `SELECT ` + keyColumns + keyFrom + ` WHERE k.id = $1 FOR UPDATE OF k`
 	sqlRollRetire = `UPDATE apikey_keys SET rolled_to = $2, expires_at = $3, rolled_at = $4 WHERE id = $1`
-	sqlNotify     = `SELECT pg_notify('` + Channel + `', $1)`
 	sqlRehashLock = `SELECT digest FROM apikey_keys WHERE id = $1 FOR UPDATE`
 	sqlRehash     = `UPDATE apikey_keys SET digest = $2, pepper_id = $3 WHERE id = $1`
-	// sqlUsage applies a whole batch in one statement. The rows are
-	// locked in ID order first, so two replicas flushing overlapping
-	// batches at once queue behind each other instead of deadlocking.
-	sqlUsage = `WITH locked AS MATERIALIZED (
-		SELECT id FROM apikey_keys WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE)
-	UPDATE apikey_keys k
-	SET requests = k.requests + u.n, last_used_at = GREATEST(k.last_used_at, u.t)
-	FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(id, n, t)
-	WHERE k.id = u.id AND k.id IN (SELECT id FROM locked)`
+	// sqlUsage files a flush's deltas under its id, once: a flush whose id
+	// is already recorded (a retry of a flush that committed although its
+	// caller gave up) inserts nothing. It takes no lock on apikey_keys.
+	sqlUsage = `WITH f AS (
+		INSERT INTO apikey_usage_flushes (flush_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING flush_id)
+	INSERT INTO apikey_usage_deltas (flush_id, key_id, requests, last_used_at)
+	SELECT f.flush_id, u.id, u.n, u.t FROM f, unnest($2::text[], $3::bigint[], $4::timestamptz[]) AS u(id, n, t)`
+	// sqlRollup moves the deltas into apikey_usage, one key at a time in
+	// key order; deltas of keys that do not exist are dropped.
+	sqlRollup = `WITH d AS (DELETE FROM apikey_usage_deltas RETURNING key_id, requests, last_used_at),
+	s AS (SELECT d.key_id, sum(d.requests)::bigint AS n, max(d.last_used_at) AS t
+		FROM d JOIN apikey_keys k ON k.id = d.key_id GROUP BY d.key_id)
+	INSERT INTO apikey_usage (key_id, requests, last_used_at) SELECT key_id, n, t FROM s ORDER BY key_id
+	ON CONFLICT (key_id) DO UPDATE SET requests = apikey_usage.requests + excluded.requests,
+		last_used_at = GREATEST(apikey_usage.last_used_at, excluded.last_used_at)`
+	sqlPruneFlushes = `DELETE FROM apikey_usage_flushes WHERE at < now() - make_interval(secs => $1)`
 )
+
+// rollupLock is the advisory lock key of the usage roll-up: one replica
+// rolls up at a time, the others skip. "apikeyru" in ASCII.
+const rollupLock int64 = 0x6170696b65797275
+
+// flushRetention is how long a flush id is remembered: a retry of the
+// same flush within it adds nothing.
+const flushRetention = 24 * time.Hour
 
 // pgTime converts a time to what the database keeps: microsecond
 // precision, UTC, no monotonic reading.
@@ -146,8 +169,7 @@ func insertArgs(d apikey.Digest, k *apikey.Key) ([]any, error) {
 	return []any{
 		k.ID, d[:], k.PepperID, k.Name, k.Environment.String(), scopes, k.Owner,
 		meta, k.Hint, k.CreatedAt, nullTime(k.ExpiresAt), nullTime(k.RevokedAt),
-		nullTime(k.LastUsedAt), clampInt64(k.Requests), nullText(k.RolledFrom), nullText(k.RolledTo),
-		nullTime(k.RolledAt),
+		nullText(k.RolledFrom), nullText(k.RolledTo), nullTime(k.RolledAt),
 	}, nil
 }
 
@@ -277,8 +299,18 @@ func (s *Store) Add(ctx context.Context, d apikey.Digest, k *apikey.Key) error {
 	if err != nil {
 		return fmt.Errorf("pgstore: add %s: %w", k.ID, err)
 	}
-	if _, err := s.pool.Exec(ctx, sqlInsert, args...); err != nil {
-		return fmt.Errorf("pgstore: add %s: %w", k.ID, insertError(err))
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, sqlInsert, args...); err != nil {
+			return insertError(err)
+		}
+		if k.Requests == 0 && k.LastUsedAt.IsZero() {
+			return nil
+		}
+		_, err := tx.Exec(ctx, sqlInsertUsage, k.ID, clampInt64(k.Requests), nullTime(k.LastUsedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: add %s: %w", k.ID, err)
 	}
 	return nil
 }
@@ -347,8 +379,8 @@ func where(f apikey.Filter, now time.Time) (string, []any) {
 // List returns the keys matching the filter, oldest first (ties by ID).
 func (s *Store) List(ctx context.Context, f apikey.Filter) ([]*apikey.Key, error) {
 	cond, args := where(f, pgTime(s.now()))
-	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM apikey_keys WHERE `+cond+
-		` ORDER BY created_at, id`, args...)
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+keyFrom+` WHERE `+cond+
+		` ORDER BY k.created_at, k.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list: %w", err)
 	}
@@ -367,9 +399,10 @@ func (s *Store) List(ctx context.Context, f apikey.Filter) ([]*apikey.Key, error
 	return out, nil
 }
 
-// Revoke revokes the key at once and for ever, and publishes an
-// invalidation in the same transaction. Revoking a revoked key is not an
-// error, keeps the first revocation time and publishes again.
+// Revoke revokes the key at once and for ever; the change is logged and
+// published to every replica in the same transaction. Revoking a revoked
+// key is not an error, keeps the first revocation time and publishes
+// again.
 func (s *Store) Revoke(ctx context.Context, id string) error {
 	tag, err := s.pool.Exec(ctx, sqlRevoke, id, pgTime(s.now()))
 	if err != nil {
@@ -388,15 +421,15 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 // own expiry; apikey.DefaultGrace is 24 h, 0 retires it at once). It is one
 // transaction that locks the old key's row, so of two concurrent rolls of
 // one key exactly one succeeds and the other fails with
-// apikey.ErrAlreadyRolled. It publishes an invalidation for the old key.
+// apikey.ErrAlreadyRolled. The change of the old key is published to every
+// replica in the same transaction.
 func (s *Store) Roll(ctx context.Context, id string, grace time.Duration) (*apikey.Key, apikey.Secret, error) {
 	var (
 		is      apikey.Issued
 		refusal error // the key cannot be rolled: revoked, expired, rolled, bad grace
 	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var oldDigest []byte
-		old, err := scanKey(tx.QueryRow(ctx, sqlRollLock, id), &oldDigest)
+		old, err := scanKey(tx.QueryRow(ctx, sqlRollLock, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apikey.ErrNotFound
 		}
@@ -417,7 +450,6 @@ func (s *Store) Roll(ctx context.Context, id string, grace time.Duration) (*apik
 		b := &pgx.Batch{}
 		b.Queue(sqlInsert, args...)
 		b.Queue(sqlRollRetire, id, nullText(retired.RolledTo), nullTime(retired.ExpiresAt), nullTime(retired.RolledAt))
-		b.Queue(sqlNotify, payload(id, oldDigest))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return insertError(err)
 		}
@@ -432,9 +464,9 @@ func (s *Store) Roll(ctx context.Context, id string, grace time.Duration) (*apik
 	return is.Key, is.Secret, nil
 }
 
-// Rehash files the key under a new digest made with another pepper, and
-// publishes invalidations for the old digest and the new one (a replica
-// may hold a cached "not found" for the new one).
+// Rehash files the key under a new digest made with another pepper. The
+// change is published for the old digest and the new one (a replica may
+// hold a cached "not found" for the new one).
 func (s *Store) Rehash(ctx context.Context, id string, d apikey.Digest, pepperID string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var old []byte
@@ -448,11 +480,7 @@ func (s *Store) Rehash(ctx context.Context, id string, d apikey.Digest, pepperID
 		if string(old) == string(d[:]) {
 			return nil
 		}
-		b := &pgx.Batch{}
-		b.Queue(sqlRehash, id, d[:], pepperID)
-		b.Queue(sqlNotify, payload(id, old))
-		b.Queue(sqlNotify, payload(id, d[:]))
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		if _, err := tx.Exec(ctx, sqlRehash, id, d[:], pepperID); err != nil {
 			return insertError(err)
 		}
 		return nil
@@ -463,13 +491,22 @@ func (s *Store) Rehash(ctx context.Context, id string, d apikey.Digest, pepperID
 	return nil
 }
 
-// RecordUsage applies a batch of usage records in one statement: each
-// record adds its count to the key's requests and moves last_used_at
-// forward, never back. Records of unknown keys are skipped; records of the
-// same key are merged first.
-func (s *Store) RecordUsage(ctx context.Context, batch []apikey.Usage) error {
+// RecordUsage files a batch of usage records under the flush id, in one
+// statement that takes no lock on any key: each record adds its count to
+// the key's requests and moves last_used_at forward, never back. A flush
+// id already filed within the last 24 hours adds nothing, so a flush that
+// committed although its caller gave up (a timeout, a lost connection) is
+// not counted twice when it is retried; an empty flush id is always
+// applied. The deltas are then rolled up into the table apikey_usage by
+// one replica at a time; Get and List count the ones not rolled up yet.
+// Records of unknown keys are dropped; records of the same key are merged
+// first.
+func (s *Store) RecordUsage(ctx context.Context, flush string, batch []apikey.Usage) error {
 	if len(batch) == 0 {
 		return ctx.Err()
+	}
+	if flush == "" {
+		flush = uuid.NewString()
 	}
 	batch = coalesce(batch)
 	ids := make([]string, len(batch))
@@ -480,10 +517,28 @@ func (s *Store) RecordUsage(ctx context.Context, batch []apikey.Usage) error {
 		counts[i] = clampInt64(u.Count)
 		times[i] = nullTime(pgTime(u.LastUsed))
 	}
-	if _, err := s.pool.Exec(ctx, sqlUsage, ids, counts, times); err != nil {
+	if _, err := s.pool.Exec(ctx, sqlUsage, flush, ids, counts, times); err != nil {
 		return fmt.Errorf("pgstore: record usage of %d keys: %w", len(batch), err)
 	}
+	// The batch is recorded; a roll-up that fails is done by the next one.
+	_ = s.rollup(ctx)
 	return nil
+}
+
+// rollup moves the usage deltas into apikey_usage, unless another replica
+// is doing so, and forgets flush ids older than flushRetention.
+func (s *Store) rollup(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, rollupLock).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		if _, err := tx.Exec(ctx, sqlRollup); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, sqlPruneFlushes, flushRetention.Seconds())
+		return err
+	})
 }
 
 // coalesce merges records of the same key; it returns batch itself when

@@ -1,10 +1,14 @@
 package pgstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -52,31 +56,77 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// A database at schema version 1 with rolled keys: version 2 records each
-// roll's time as its successor's creation, so the rolled key stays retired
-// whatever the clock does.
-func TestMigrateBackfillsRolledAt(t *testing.T) {
+// A database at schema version 1, with a rolled key and usage: version 2
+// records each roll's time as its successor's creation, so the rolled key
+// stays retired whatever the clock does; version 3 moves the usage out of
+// the keys table and logs every later change, plain SQL included.
+func TestMigrateFromVersion1(t *testing.T) {
 	ctx := context.Background()
-	s, pool, _ := newStore(t, testKeys(nil))
-	old, _, err := s.Create(ctx, apikey.KeySpec{Name: "old"})
+	dsn := pgtest.Database(t)
+	pool := newPool(t, dsn, nil)
+	v1, err := pgstore.Migrations.ReadFile("migrations/0001_keys.up.sql")
 	require.NoError(t, err)
-	next, _, err := s.Roll(ctx, old.ID, 0)
-	require.NoError(t, err)
-	plain, _, err := s.Create(ctx, apikey.KeySpec{Name: "never rolled"})
-	require.NoError(t, err)
-	// Back to version 1, as a database from before rolled_at.
-	_, err = pool.Exec(ctx, `ALTER TABLE apikey_keys DROP COLUMN rolled_at;
-		DELETE FROM apikey_schema_migrations WHERE version = 2`)
+	_, err = pool.Exec(ctx, string(v1)+`;
+		CREATE TABLE apikey_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());
+		INSERT INTO apikey_schema_migrations (version) VALUES (1);
+		INSERT INTO apikey_keys (id, digest, name, environment, created_at, expires_at, rolled_to, requests, last_used_at) VALUES
+			('key_old', '\x01', 'old', 'live', '2026-01-01Z', '2026-01-03Z', 'key_next', 7, '2026-01-02Z'),
+			('key_next', '\x02', 'old', 'live', '2026-01-02Z', NULL, NULL, 0, NULL),
+			('key_plain', '\x03', 'plain', 'test', '2026-01-01Z', NULL, NULL, 0, NULL)`)
 	require.NoError(t, err)
 
+	s := newStoreOn(t, pool, testKeys(nil))
 	require.NoError(t, s.Migrate(ctx))
-	got, err := s.Get(ctx, old.ID)
+	next := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	got, err := s.Get(ctx, "key_old")
 	require.NoError(t, err)
-	assert.True(t, got.RolledAt.Equal(next.CreatedAt), "rolled_at %v, want the successor's creation %v", got.RolledAt, next.CreatedAt)
-	assert.Equal(t, apikey.StateRolled, got.State(next.CreatedAt.Add(-time.Hour)), "retired even with the clock far back")
-	got, err = s.Get(ctx, plain.ID)
+	assert.True(t, got.RolledAt.Equal(next), "rolled_at %v, want the successor's creation %v", got.RolledAt, next)
+	assert.Equal(t, apikey.StateRolled, got.State(next.Add(-time.Hour)), "retired even with the clock far back")
+	assert.EqualValues(t, 7, got.Requests, "usage moved to apikey_usage")
+	assert.True(t, got.LastUsedAt.Equal(next))
+	got, err = s.Get(ctx, "key_plain")
 	require.NoError(t, err)
 	assert.True(t, got.RolledAt.IsZero())
+	assert.Zero(t, got.Requests)
+
+	_, err = pool.Exec(ctx, `UPDATE apikey_keys SET revoked_at = now() WHERE id = 'key_plain'`)
+	require.NoError(t, err)
+	var logged int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM apikey_invalidations WHERE key_id = 'key_plain'`).Scan(&logged))
+	assert.Equal(t, 1, logged, "a plain SQL change is logged")
+}
+
+// The migration files run unchanged with psql, for teams that migrate
+// with their own tools, and give the schema Migrate gives.
+func TestMigrationsRunWithPsql(t *testing.T) {
+	psql, err := exec.LookPath("psql")
+	if err != nil {
+		matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/psql")
+		if len(matches) == 0 {
+			t.Skip("psql not found")
+		}
+		psql = matches[len(matches)-1]
+	}
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	files, err := fs.Glob(pgstore.Migrations, "migrations/*.up.sql")
+	require.NoError(t, err)
+	require.Len(t, files, pgstore.SchemaVersion())
+	for _, f := range files {
+		b, err := pgstore.Migrations.ReadFile(f)
+		require.NoError(t, err)
+		cmd := exec.CommandContext(ctx, psql, "--no-psqlrc", "--quiet", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-", dsn)
+		cmd.Stdin = bytes.NewReader(b)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", f, out)
+	}
+	s := newStoreOn(t, newPool(t, dsn, nil), testKeys(nil))
+	l := startListener(t, s, pgstore.ListenConfig{})
+	k, _, err := s.Create(ctx, apikey.KeySpec{Name: "psql"})
+	require.NoError(t, err)
+	require.NoError(t, s.Revoke(ctx, k.ID))
+	l.next(t, k.ID, time.Second)
+	l.next(t, k.ID, time.Second)
 }
 
 func TestMigrateConcurrently(t *testing.T) {
@@ -169,12 +219,12 @@ func TestRecordUsageBatchIsOneStatement(t *testing.T) {
 		batch = append(batch, apikey.Usage{KeyID: id, Environment: apikey.EnvLive, Count: uint64(i + 1), LastUsed: t0.Add(time.Duration(i) * time.Second)})
 	}
 	batch = append(batch, apikey.Usage{KeyID: "key_unknown", Count: 5, LastUsed: t0})
-	require.NoError(t, s.RecordUsage(ctx, batch))
+	require.NoError(t, s.RecordUsage(ctx, "", batch))
 	assert.EqualValues(t, 1, counter.n.Load(), "the batch of 1,000 keys is one statement")
 
 	// An older batch adds counts but never moves last-used back; records
 	// of one key in one batch are merged.
-	require.NoError(t, s.RecordUsage(ctx, []apikey.Usage{
+	require.NoError(t, s.RecordUsage(ctx, "", []apikey.Usage{
 		{KeyID: ids[10], Count: 1, LastUsed: t0},
 		{KeyID: ids[10], Count: 2, LastUsed: t0.Add(time.Hour)},
 		{KeyID: ids[20], Count: 7, LastUsed: t0},
@@ -331,7 +381,7 @@ func TestRecordUsageConcurrentReplicas(t *testing.T) {
 		}
 		wg.Go(func() {
 			for range rounds {
-				errs <- st.RecordUsage(ctx, batch)
+				errs <- st.RecordUsage(ctx, "", batch)
 			}
 		})
 	}
@@ -449,4 +499,77 @@ func TestListUnknownState(t *testing.T) {
 	none, err := s.List(ctx, apikey.Filter{State: apikey.StateRolled + 1})
 	require.NoError(t, err)
 	assert.Empty(t, none)
+}
+
+// A flush retried under the same id adds nothing: the case where the first
+// attempt committed although its caller gave up. Even when the two
+// attempts race, the second waits for the first and adds nothing.
+func TestRecordUsageFlushIsAppliedOnce(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := newStore(t, testKeys(nil))
+	ids := createKeys(t, s, 3)
+	batch := []apikey.Usage{
+		{KeyID: ids[0], Environment: apikey.EnvLive, Count: 5, LastUsed: storetest.Epoch},
+		{KeyID: ids[1], Environment: apikey.EnvLive, Count: 2, LastUsed: storetest.Epoch},
+	}
+	require.NoError(t, s.RecordUsage(ctx, "flush-1", batch))
+	require.NoError(t, s.RecordUsage(ctx, "flush-1", batch), "a retry succeeds")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { assert.NoError(t, s.RecordUsage(ctx, "flush-2", batch[:1])) })
+	}
+	wg.Wait()
+	require.NoError(t, s.RecordUsage(ctx, "", batch[1:]), "no id: always applied")
+	require.NoError(t, s.RecordUsage(ctx, "", batch[1:]), "no id: always applied")
+	for _, tt := range []struct {
+		id   string
+		want uint64
+	}{{ids[0], 5 + 5}, {ids[1], 2 + 2 + 2}, {ids[2], 0}} {
+		k, err := s.Get(ctx, tt.id)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, k.Requests, tt.id)
+	}
+}
+
+// Usage never waits on a key: with another session holding every key's
+// row lock (a long management transaction), a flush completes; and a
+// revocation never waits on the usage tables.
+func TestUsageAndRevocationDoNotWaitForEachOther(t *testing.T) {
+	ctx := context.Background()
+	s, pool, _ := newStore(t, testKeys(nil))
+	ids := createKeys(t, s, 50)
+	batch := make([]apikey.Usage, len(ids))
+	for i, id := range ids {
+		batch[i] = apikey.Usage{KeyID: id, Environment: apikey.EnvLive, Count: 1, LastUsed: storetest.Epoch}
+	}
+	require.NoError(t, s.RecordUsage(ctx, "", batch)) // rows in apikey_usage
+
+	hold := func(sql string) func() {
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, sql)
+		require.NoError(t, err)
+		return func() { require.NoError(t, tx.Rollback(ctx)) }
+	}
+	release := hold(`SELECT id FROM apikey_keys FOR UPDATE`)
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	start := time.Now()
+	err := s.RecordUsage(short, "", batch)
+	cancel()
+	require.NoError(t, err, "a flush while every key's row is locked")
+	t.Logf("flush of %d keys with their rows locked: %v", len(ids), time.Since(start))
+	release()
+
+	release = hold(`SELECT key_id FROM apikey_usage FOR UPDATE; LOCK TABLE apikey_usage_deltas IN ACCESS EXCLUSIVE MODE`)
+	short, cancel = context.WithTimeout(ctx, time.Second)
+	start = time.Now()
+	err = s.Revoke(short, ids[0])
+	cancel()
+	require.NoError(t, err, "a revocation while the usage tables are locked")
+	t.Logf("revocation with the usage tables locked: %v", time.Since(start))
+	release()
+
+	k, err := s.Get(ctx, ids[1])
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, k.Requests)
 }

@@ -185,8 +185,8 @@ type quotaStore struct {
 	sums map[apikey.Environment]uint64
 }
 
-func (q *quotaStore) RecordUsage(ctx context.Context, batch []apikey.Usage) error {
-	if err := q.next.RecordUsage(ctx, batch); err != nil {
+func (q *quotaStore) RecordUsage(ctx context.Context, flush string, batch []apikey.Usage) error {
+	if err := q.next.RecordUsage(ctx, flush, batch); err != nil {
 		return err
 	}
 	q.mu.Lock()

@@ -737,13 +737,13 @@ func testRecordUsage(e *env) {
 	live, _ := e.create(apikey.KeySpec{Name: "live"})
 	test, _ := e.create(apikey.KeySpec{Name: "test", Environment: apikey.EnvTest})
 	t1, t2 := Epoch.Add(time.Minute), Epoch.Add(2*time.Minute)
-	e.must(us.RecordUsage(e.ctx, []apikey.Usage{
+	e.must(us.RecordUsage(e.ctx, "", []apikey.Usage{
 		{KeyID: live.ID, Environment: apikey.EnvLive, Count: 3, LastUsed: t2},
 		{KeyID: test.ID, Environment: apikey.EnvTest, Count: 5, LastUsed: t1},
 		{KeyID: "key_unknown", Environment: apikey.EnvLive, Count: 1, LastUsed: t1},
 	}), "RecordUsage")
 	// An older batch adds its count but never moves last-used back.
-	e.must(us.RecordUsage(e.ctx, []apikey.Usage{
+	e.must(us.RecordUsage(e.ctx, "", []apikey.Usage{
 		{KeyID: live.ID, Environment: apikey.EnvLive, Count: 2, LastUsed: t1},
 	}), "RecordUsage of an older batch")
 	got := e.get(live.ID)
@@ -756,7 +756,7 @@ func testRecordUsage(e *env) {
 		e.t.Errorf("test key: %d requests, want 5", got.Requests)
 	}
 	e.wantTime(got.LastUsedAt, t1, "test key's last use")
-	e.must(us.RecordUsage(e.ctx, nil), "an empty batch")
+	e.must(us.RecordUsage(e.ctx, "", nil), "an empty batch")
 }
 
 func testRehash(e *env) {

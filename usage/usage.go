@@ -18,10 +18,14 @@
 //     further keys are dropped, and said to be: Stats.Dropped, a log line,
 //     Close's error. They trigger an early flush, unless the store is
 //     failing. Keys already tallied, a failed flush's among them, are
-//     always counted.
-//   - A failed flush never blocks requests: its batch goes back into the
-//     tallies, merged with newer records, and is retried at the next
-//     interval.
+//     always counted, so a failing store holds at most twice MaxPending
+//     keys: the batch waiting to be retried and the newer tallies.
+//   - A failed flush never blocks requests: its batch is kept as it is and
+//     retried at the next interval, under the same flush id, before
+//     anything newer; newer records keep being tallied meanwhile. A store
+//     that remembers flush ids (pgstore) therefore never counts a batch
+//     twice, even when the failed attempt had committed after its caller
+//     gave up.
 //   - Live and test usage stay apart: each record carries the key's
 //     environment, so a quota can count live usage alone.
 package usage
@@ -36,6 +40,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/keygate/apikey"
 )
@@ -54,7 +60,8 @@ type Recorder struct {
 	size   atomic.Int64 // keys tallied across shards
 
 	flushMu  sync.Mutex                              // one flush at a time
-	inFlight atomic.Pointer[map[string]apikey.Usage] // the batch a flush is handing to the store
+	inFlight atomic.Pointer[map[string]apikey.Usage] // the batch being handed to the store, or waiting to be retried
+	retry    *batch                                  // a failed flush's batch, retried as is (flushMu)
 
 	kick    chan struct{}
 	done    chan struct{}
@@ -198,15 +205,43 @@ func (u *Recorder) loop() {
 	}
 }
 
-// Flush hands everything tallied so far to the store now. On failure the
-// batch goes back into the tallies, merged with what was recorded
-// meanwhile, so that its keys keep being counted, and the error is
-// returned; the next flush retries it.
+// batch is what one flush hands to the store: an id, the same on every
+// attempt, and the records.
+type batch struct {
+	id    string
+	keys  map[string]apikey.Usage
+	list  []apikey.Usage
+	count uint64 // requests in the batch
+}
+
+// Flush hands everything tallied so far to the store now. A batch that
+// failed earlier goes first, unchanged and under the same flush id; while
+// it keeps failing, newer tallies wait. On failure the batch is kept for
+// the next flush, its keys keep being counted, and the error is returned.
 func (u *Recorder) Flush(ctx context.Context) error {
 	u.flushMu.Lock()
 	defer u.flushMu.Unlock()
-	var batch map[string]apikey.Usage
-	taken := 0
+	if u.retry != nil {
+		if err := u.send(ctx, u.retry); err != nil {
+			return err
+		}
+		u.retry = nil
+	}
+	b := u.take()
+	if b == nil {
+		return nil
+	}
+	if err := u.send(ctx, b); err != nil {
+		u.retry = b
+		return err
+	}
+	return nil
+}
+
+// take empties the tallies into a new batch, or returns nil when there
+// is nothing to flush.
+func (u *Recorder) take() *batch {
+	var all map[string]apikey.Usage
 	for i := range u.shards {
 		sh := &u.shards[i]
 		sh.mu.Lock()
@@ -218,71 +253,40 @@ func (u *Recorder) Flush(ctx context.Context) error {
 		if n == 0 {
 			continue // m is still the shard's live map: never touch it
 		}
-		taken += n
-		if batch == nil {
-			batch = m
+		if all == nil {
+			all = m
 			continue
 		}
 		for id, p := range m {
-			batch[id] = merge(batch[id], p)
+			all[id] = p // shards hold disjoint keys
 		}
 	}
-	if len(batch) == 0 {
+	if len(all) == 0 {
 		return nil
 	}
-	list := make([]apikey.Usage, 0, len(batch))
-	for _, p := range batch {
-		list = append(list, p)
+	b := &batch{id: uuid.NewString(), keys: all, list: make([]apikey.Usage, 0, len(all))}
+	for _, p := range all {
+		b.list = append(b.list, p)
+		b.count += p.Count
 	}
-	u.inFlight.Store(&batch) // read-only from here on
-	err := u.store.RecordUsage(ctx, list)
+	return b
+}
+
+// send hands b to the store once. Its keys count as pending (toward
+// MaxPending, and as allowed to be tallied again) until it succeeds.
+func (u *Recorder) send(ctx context.Context, b *batch) error {
+	u.inFlight.Store(&b.keys) // read-only from here on
+	err := u.store.RecordUsage(ctx, b.id, b.list)
 	if err != nil {
 		u.failing.Store(true)
 		u.failures.Add(1)
-		u.restore(batch, taken)
-		u.inFlight.Store(nil)
-		return fmt.Errorf("usage: flush of %d keys: %w", len(list), err)
+		return fmt.Errorf("usage: flush of %d keys: %w", len(b.list), err)
 	}
 	u.inFlight.Store(nil)
-	u.size.Add(-int64(taken))
+	u.size.Add(-int64(len(b.list)))
 	u.failing.Store(false)
-	var n uint64
-	for _, p := range list {
-		n += p.Count
-	}
-	u.flushed.Add(n)
+	u.flushed.Add(b.count)
 	return nil
-}
-
-// restore merges the batch of a failed flush back into the tallies: a key
-// recorded again since the flush took it gets one entry, so it stays
-// counted whatever MaxPending says. taken is how many entries the flush
-// took out.
-func (u *Recorder) restore(batch map[string]apikey.Usage, taken int) {
-	added := 0
-	for id, p := range batch {
-		sh := &u.shards[maphash.String(u.seed, id)%usageShards]
-		sh.mu.Lock()
-		if q, ok := sh.m[id]; ok {
-			sh.m[id] = merge(p, q)
-		} else {
-			sh.m[id] = p
-			added++
-		}
-		sh.mu.Unlock()
-	}
-	u.size.Add(int64(added - taken))
-}
-
-func merge(a, b apikey.Usage) apikey.Usage {
-	if a.KeyID == "" {
-		return b
-	}
-	a.Count += b.Count
-	if b.LastUsed.After(a.LastUsed) {
-		a.LastUsed = b.LastUsed
-	}
-	return a
 }
 
 // closeAttempts is how many times Close tries the final flush.
@@ -309,6 +313,11 @@ func (u *Recorder) Close() error {
 		}
 		if err != nil {
 			var lost uint64
+			u.flushMu.Lock()
+			if u.retry != nil {
+				lost = u.retry.count
+			}
+			u.flushMu.Unlock()
 			for i := range u.shards {
 				sh := &u.shards[i]
 				sh.mu.Lock()
@@ -328,7 +337,7 @@ func (u *Recorder) Close() error {
 
 // Stats reports a recorder's counters.
 type Stats struct {
-	Pending  int    // keys tallied and not yet flushed, a failed flush's included
+	Pending  int    // keys tallied and not yet flushed, a failed flush's batch included
 	Flushed  uint64 // requests delivered to the store
 	Dropped  uint64 // requests not counted: over Config.MaxPending, or after Close
 	Failures uint64 // failed flushes (each retried)

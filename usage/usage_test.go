@@ -130,8 +130,8 @@ type envCheck struct {
 	sums       map[apikey.Environment]uint64
 }
 
-func (e *envCheck) RecordUsage(ctx context.Context, batch []apikey.Usage) error {
-	if err := e.next.RecordUsage(ctx, batch); err != nil {
+func (e *envCheck) RecordUsage(ctx context.Context, flush string, batch []apikey.Usage) error {
+	if err := e.next.RecordUsage(ctx, flush, batch); err != nil {
 		return err
 	}
 	e.mu.Lock()
@@ -181,15 +181,17 @@ type flakyUsage struct {
 
 	mu        sync.Mutex
 	deadlines []time.Time // of each call's context, zero for none
+	flushes   []string    // the flush id of each call
 }
 
 var errDown = errors.New("database is down")
 
-func (f *flakyUsage) RecordUsage(ctx context.Context, b []apikey.Usage) error {
+func (f *flakyUsage) RecordUsage(ctx context.Context, flush string, b []apikey.Usage) error {
 	f.calls.Add(1)
 	d, _ := ctx.Deadline()
 	f.mu.Lock()
 	f.deadlines = append(f.deadlines, d)
+	f.flushes = append(f.flushes, flush)
 	f.mu.Unlock()
 	if f.gate != nil {
 		select {
@@ -201,11 +203,12 @@ func (f *flakyUsage) RecordUsage(ctx context.Context, b []apikey.Usage) error {
 	if f.fails.Add(-1) >= 0 {
 		return errDown
 	}
-	return f.inner.RecordUsage(ctx, b)
+	return f.inner.RecordUsage(ctx, flush, b)
 }
 
-// A failed flush keeps its batch, merges it with newer tallies and retries
-// it: nothing is lost and nothing is counted twice.
+// A failed flush keeps its batch and retries it unchanged, under the same
+// flush id, before the newer tallies: nothing is lost and nothing is
+// counted twice.
 func TestUsageFailedFlushIsRetried(t *testing.T) {
 	ctx := context.Background()
 	store := newUsageStore(t)
@@ -226,7 +229,7 @@ func TestUsageFailedFlushIsRetried(t *testing.T) {
 	}
 	rec.Record(k2, now)
 	assert.ErrorIs(t, rec.Flush(ctx), errDown)
-	assert.Equal(t, 2, rec.Stats().Pending, "both keys kept for the retry, the first merged")
+	assert.Equal(t, 3, rec.Stats().Pending, "the failed batch (k) and the newer tallies (k, k2)")
 	assert.Zero(t, rec.Stats().Flushed)
 	require.NoError(t, rec.Flush(ctx))
 	got, err := store.Get(ctx, k.ID)
@@ -246,7 +249,14 @@ func TestUsageFailedFlushIsRetried(t *testing.T) {
 	got, err = store.Get(ctx, k.ID)
 	require.NoError(t, err)
 	assert.EqualValues(t, 10, got.Requests, "a retried batch is not counted twice")
-	assert.EqualValues(t, 3, flaky.calls.Load())
+	assert.EqualValues(t, 4, flaky.calls.Load(), "two failed attempts, the retry, the newer batch")
+	flaky.mu.Lock()
+	defer flaky.mu.Unlock()
+	require.Len(t, flaky.flushes, 4)
+	assert.NotEmpty(t, flaky.flushes[0])
+	assert.Equal(t, flaky.flushes[0], flaky.flushes[1], "a retry carries the failed flush's id")
+	assert.Equal(t, flaky.flushes[0], flaky.flushes[2], "a retry carries the failed flush's id")
+	assert.NotEqual(t, flaky.flushes[0], flaky.flushes[3], "a new batch gets a new id")
 }
 
 // Close retries its final flush: a store that recovers within the attempts

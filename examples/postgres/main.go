@@ -120,7 +120,13 @@ type replica struct {
 }
 
 func newReplica(ctx, listenCtx context.Context, logger *slog.Logger, dsn, addr string) (*replica, error) {
-	pool, err := pgxpool.New(ctx, dsn)
+	// PoolConfig: pgxpool's settings, tuned to recover within seconds
+	// from a network fault.
+	poolCfg, err := pgstore.PoolConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -192,10 +198,15 @@ func setUp(ctx, listenCtx context.Context, logger *slog.Logger, pool *pgxpool.Po
 				c.Invalidate(inv.Digest)
 				c.InvalidateKey(inv.KeyID)
 			},
-			// Notifications sent while disconnected are lost: start afresh.
-			OnReconnect: c.Purge,
-			OnListening: func() { once.Do(func() { close(r.listening) }) },
-			OnError:     func(err error) { logger.Warn("invalidation feed", "error", err) },
+			// While the feed keeps up, cached keys live for their TTL; when
+			// it falls behind, they are checked with the database again.
+			OnSync: func(asOf time.Time) {
+				c.Synced(asOf)
+				once.Do(func() { close(r.listening) })
+			},
+			// Only what the log cannot tell is forgotten.
+			OnGap:   c.Purge,
+			OnError: func(err error) { logger.Warn("invalidation feed", "error", err) },
 		})
 	}()
 	// readme:end

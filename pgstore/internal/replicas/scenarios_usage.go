@@ -111,8 +111,11 @@ func usageGraceful(ctx context.Context, e *env) ([]Figure, error) {
 	return fs.list, w.usageTotals(ctx, fs, served, w.keys)
 }
 
-// lockhold: another session holds row locks on the used keys for longer
-// than the flush timeout while the replicas flush; totals stay exact.
+// lockhold: another session holds row locks on the used keys, and a lock
+// that blocks every insert into the usage deltas, for longer than the
+// flush timeout while the replicas flush: flushes time out and are retried
+// under the same flush id (one that committed after its caller gave up is
+// not applied twice); totals stay exact.
 func lockhold(ctx context.Context, e *env) ([]Figure, error) {
 	fs := &figures{scenario: "lockhold"}
 	w, err := e.setup(ctx, 50, 0, 0)
@@ -132,11 +135,12 @@ func lockhold(ctx context.Context, e *env) ([]Figure, error) {
 	if lockErr != nil {
 		return fs.list, lockErr
 	}
-	fs.info("row locks held", "%s on %d keys", ms(hold), len(ids))
+	fs.info("locks held", "%s: rows of %d keys, usage deltas table", ms(hold), len(ids))
 	return fs.list, w.usageTotals(ctx, fs, served, w.keys)
 }
 
-// holdLocks locks the keys' rows FOR UPDATE in a transaction for d.
+// holdLocks locks the keys' rows FOR UPDATE, and the usage deltas'
+// table against inserts, in a transaction for d.
 func (w *world) holdLocks(ctx context.Context, ids []string, d time.Duration) error {
 	tx, err := w.c.admin.Begin(ctx)
 	if err != nil {
@@ -144,6 +148,9 @@ func (w *world) holdLocks(ctx context.Context, ids []string, d time.Duration) er
 	}
 	defer func() { _ = tx.Rollback(context.Background()) }()
 	if _, err := tx.Exec(ctx, `SELECT id FROM apikey_keys WHERE id = ANY($1) FOR UPDATE`, ids); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE apikey_usage_deltas IN EXCLUSIVE MODE`); err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
 	time.Sleep(d)

@@ -61,10 +61,11 @@ type State uint8
 
 // The states. The zero State means "any" in a Filter.
 const (
-	StateActive  State = iota + 1 // usable: not revoked, not past its expiry (a rolled key in its grace period is active)
-	StateRevoked                  // revoked: refused for ever
-	StateExpired                  // past its own expiry
-	StateRolled                   // replaced by a roll and past its grace period
+	StateActive   State = iota + 1 // usable: not revoked, not past its expiry (a rolled key in its grace period is active)
+	StateRevoked                   // revoked: refused for ever
+	StateExpired                   // past its own expiry
+	StateRolled                    // replaced by a roll and past its grace period
+	StateDisabled                  // switched off (Key.Disabled) until switched on again
 )
 
 // String returns "active", "revoked", "expired", "rolled", or "any" for the
@@ -81,6 +82,8 @@ func (s State) String() string {
 		return "expired"
 	case StateRolled:
 		return "rolled"
+	case StateDisabled:
+		return "disabled"
 	}
 	return fmt.Sprintf("state(%d)", uint8(s))
 }
@@ -95,12 +98,13 @@ func (s State) String() string {
 // names the pepper of the stored digest ("" for SHA-256). RolledTo names the
 // successor of a key rolled at RolledAt, which stops working at ExpiresAt,
 // the end of its grace period; RolledFrom names the key a successor
-// replaced.
-// Requests and LastUsedAt are the recorded usage.
+// replaced. Disabled switches a key off, as if revoked, until it is
+// cleared (Manager.Update). Requests and LastUsedAt are the recorded usage.
 type Key struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
 	Environment Environment       `json:"environment"`
+	Disabled    bool              `json:"disabled,omitempty"`
 	Scopes      []Scope           `json:"scopes"`
 	Owner       string            `json:"owner,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
@@ -134,7 +138,7 @@ func validKeyID(id string) bool {
 }
 
 // State is the one rule for a key's state at now, which the middleware,
-// Filter, roll and every store apply: revoked wins; a rolled key is
+// Filter, roll and every store apply: revoked wins, then disabled; a rolled key is
 // StateRolled when its grace was zero (ExpiresAt not after RolledAt) or now
 // is before RolledAt, whatever the clock did; past ExpiresAt a rolled key
 // is StateRolled, another StateExpired; else active.
@@ -142,6 +146,8 @@ func (k *Key) State(now time.Time) State {
 	switch {
 	case !k.RevokedAt.IsZero():
 		return StateRevoked
+	case k.Disabled:
+		return StateDisabled
 	case k.RolledTo != "" && !k.RolledAt.IsZero() && (!k.ExpiresAt.After(k.RolledAt) || now.Before(k.RolledAt)):
 		return StateRolled // a clock stepped back cannot revive a retired key
 	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):

@@ -51,12 +51,9 @@ type Config struct {
 	// RequestIDHeader carries the request id, the one error bodies call
 	// request_id. Default "X-Request-Id".
 	RequestIDHeader string
-	// RequestID returns the id the request already has; it is used when
-	// safe (1 to 128 visible ASCII characters but " and \), else the
-	// middleware makes one, "req_" and 26 characters. chi:
-	// middleware.GetReqID(r.Context()); echo:
-	// w.Header().Get(echo.HeaderXRequestID) (both adopt a client's
-	// X-Request-Id); a trusted proxy: r.Header.Get("X-Request-Id").
+	// RequestID returns the request's own id, used when safe (1 to 128
+	// visible ASCII characters but " and \), else the middleware makes one
+	// ("req_" and 26 characters). chi: middleware.GetReqID(r.Context()).
 	// Default nil: always a new id.
 	RequestID func(w http.ResponseWriter, r *http.Request) string
 	// NoRequestID: no request-id header, no request_id in bodies.
@@ -71,8 +68,7 @@ type Config struct {
 	// OnAuthenticated runs for each authenticated request before the next
 	// handler, on the request path. Default nil.
 	OnAuthenticated func(r *http.Request, k *Key)
-	// OnRejected runs for each rejection, for metrics and audit. Default
-	// nil.
+	// OnRejected runs for each rejection (metrics, audit). Default nil.
 	OnRejected func(r *http.Request, e AuthError)
 }
 

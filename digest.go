@@ -16,11 +16,8 @@ import (
 // Key.PepperID.
 type Digest [sha256.Size]byte
 
-// String returns the digest in lowercase hex.
-func (d Digest) String() string { return hex.EncodeToString(d[:]) }
-
 // MarshalText encodes the digest as lowercase hex.
-func (d Digest) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+func (d Digest) MarshalText() ([]byte, error) { return hex.AppendEncode(nil, d[:]), nil }
 
 // UnmarshalText decodes a digest from 64 hex characters.
 func (d *Digest) UnmarshalText(b []byte) error {

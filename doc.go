@@ -18,25 +18,19 @@
 //
 // # One shape
 //
-// Configuration is explicit: a KeyConfig (formats, peppers, scopes, clock)
-// is given to the store and to the middleware alike; nothing is learned
-// from a store's type, so a decorated store answers the same.
-//
-// Every package of the module follows one style. A constructor is New or
-// NewX; it takes what it needs as arguments, its settings as one struct
-// (XConfig; Messages for an error style), and returns an error that names
-// the field to change. A zero field means its documented default. Hooks
-// are func fields named OnEvent; loggers are *slog.Logger fields named
-// Logger; clocks are func() time.Time fields named Clock; durations are
-// time.Duration fields named for what they measure (TTL, FlushTimeout,
-// Interval). A store's optional abilities are interfaces (Manager,
-// UsageStore, Rehasher). One exception, as in http.ServeMux: a route guard
-// (Require) naming an undeclared scope panics when the route is set up.
+// A KeyConfig (formats, peppers, scopes, clock) is given to the store and
+// the middleware alike; nothing is learned from a store's type. Every
+// package follows one style: New or NewX takes its dependencies and one
+// XConfig struct, a zero field means its documented default, and its error
+// names the field to change; hooks are OnEvent funcs, loggers Logger,
+// clocks Clock. A store's optional abilities are interfaces (Manager,
+// UsageStore, Rehasher). As in http.ServeMux, Require naming an
+// undeclared scope panics when the route is set up.
 //
 // # Status codes
 //
 // 401 with WWW-Authenticate for a missing, malformed, unknown, revoked,
-// expired or rolled-over credential; 403 for a valid key without the scope
+// disabled, expired or rolled-over credential; 403 for a valid key without the scope
 // or owner the request needs; 503 with Retry-After when the store fails:
 // never 401, and never the handler. The body never says why; Logger and
 // OnRejected get the Reason.
@@ -45,6 +39,7 @@
 //
 // Package presets reproduces the Stairoids (v1, v2), Stepsies, Stax.ai and
 // Straply APIs; package cache puts a verification cache in front of a
-// remote store; package usage counts requests per key; package storetest is
-// the store contract suite; the pgstore module keeps keys in PostgreSQL.
+// remote store; package usage counts requests per key; package manage
+// serves the API Keys page and its JSON API; package storetest is the store
+// contract suite; the pgstore module keeps keys in PostgreSQL.
 package apikey

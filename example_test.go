@@ -246,7 +246,7 @@ func ExampleKeyConfig_Successor() {
 }
 
 // Roll replaces a key; the old one keeps working for the grace period
-// (DefaultGrace is 24 hours), so clients can switch without downtime.
+// (24 hours here), so clients can switch without downtime.
 func ExampleMemoryStore_Roll() {
 	ctx := context.Background()
 	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
@@ -254,12 +254,12 @@ func ExampleMemoryStore_Roll() {
 	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
 
 	key, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "prod"})
-	successor, newSecret, _ := store.Roll(ctx, key.ID, apikey.DefaultGrace)
+	successor, newSecret, _ := store.Roll(ctx, key.ID, 24*time.Hour)
 	_, errOld := mw.Verify(ctx, secret.Reveal())
 	_, errNew := mw.Verify(ctx, newSecret.Reveal())
 	fmt.Println(successor.RolledFrom == key.ID, errOld, errNew)
 
-	_, _, err := store.Roll(ctx, key.ID, apikey.DefaultGrace)
+	_, _, err := store.Roll(ctx, key.ID, 24*time.Hour)
 	fmt.Println(errors.Is(err, apikey.ErrAlreadyRolled))
 	// Output:
 	// true <nil> <nil>
@@ -276,7 +276,6 @@ func ExampleNewFormat() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(f)
 	issued, _ := apikey.KeyConfig{Formats: []*apikey.Format{f}}.NewKey(apikey.KeySpec{Name: "n"})
 	key := issued.Secret.Reveal()
 	env, err := f.Parse(key)
@@ -286,7 +285,6 @@ func ExampleNewFormat() {
 	_, err = apikey.NewFormat(apikey.FormatConfig{Name: "weak", Alphabet: "01", Length: 8})
 	fmt.Println(errors.Is(err, apikey.ErrInvalid))
 	// Output:
-	// acme (32 random chars, 165.4 bits, checksum=true)
 	// 48 live <nil>
 	// apikey: malformed key: bad alphabet
 	// true
@@ -683,7 +681,7 @@ func Example_quickStart() {
 
 	// readme:later
 	// Later:
-	_, rolled, err := store.Roll(ctx, key.ID, apikey.DefaultGrace) // new secret; the old one works 24 h more (0: not at all)
+	_, rolled, err := store.Roll(ctx, key.ID, 24*time.Hour) // new secret; the old one works 24 h more (0: not at all)
 	if err != nil {
 		panic(err)
 	}

@@ -120,9 +120,9 @@ func (f *Format) entropyBits() float64 {
 	return float64(f.length) * math.Log2(float64(len(f.alphabet)))
 }
 
-// String describes the format, with the entropy of its random part (Length
+// describe names the format, with the entropy of its random part (Length
 // × log2 of the alphabet's size; the checksum adds none).
-func (f *Format) String() string {
+func (f *Format) describe() string {
 	return fmt.Sprintf("%s (%d random chars, %.1f bits, checksum=%t)", f.name, f.length, f.entropyBits(), f.checksum)
 }
 

@@ -84,16 +84,16 @@ func TestFormatLengths(t *testing.T) {
 		{presets.FormatStraply, apikey.EnvLive, 40, "160.3 bits"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.format.String(), func(t *testing.T) {
+		t.Run(apikey.Describe(tt.format), func(t *testing.T) {
 			assert.Len(t, formatKey(t, tt.format, tt.env), tt.total)
-			assert.Contains(t, tt.format.String(), tt.bits)
+			assert.Contains(t, apikey.Describe(tt.format), tt.bits)
 			var bits float64
 			_, err := fmt.Sscanf(tt.bits, "%f bits", &bits)
 			require.NoError(t, err)
 			assert.GreaterOrEqual(t, bits, 128.0)
 		})
 	}
-	assert.Equal(t, "keygate (30 random chars, 178.6 bits, checksum=true)", apikey.FormatDefault.String())
+	assert.Equal(t, "keygate (30 random chars, 178.6 bits, checksum=true)", apikey.Describe(apikey.FormatDefault))
 }
 
 // The examples printed in the APIs' documentation.
@@ -295,7 +295,7 @@ func TestCustomFormat(t *testing.T) {
 	assert.Equal(t, apikey.EnvLive, env)
 	_, err = f.Parse(flipChecksum(key))
 	assert.Equal(t, "checksum", formatProblem(t, err))
-	assert.Contains(t, f.String(), "160.0 bits")
+	assert.Contains(t, apikey.Describe(f), "160.0 bits")
 	_, err = apikey.KeyConfig{Formats: []*apikey.Format{f}}.NewKey(apikey.KeySpec{Name: "n", Environment: apikey.EnvTest})
 	assert.ErrorIs(t, err, apikey.ErrInvalid, "a format without a test prefix makes no test keys")
 }

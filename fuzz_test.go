@@ -119,7 +119,7 @@ func buildFuzzWorld() (*fuzzWorld, error) {
 		case "{ROLLED}", "{GRACE}":
 			grace := time.Minute // over once the clock moves on
 			if c.ph == "{GRACE}" {
-				grace = apikey.DefaultGrace
+				grace = 24 * time.Hour
 			}
 			nk, ns, err := store.Roll(ctx, k.ID, grace)
 			if err != nil {
@@ -140,7 +140,7 @@ func buildFuzzWorld() (*fuzzWorld, error) {
 		}
 		pairs = append(pairs, k.placeholder, s)
 		if k.placeholder == "{READ}" {
-			pairs = append(pairs, "{DIGEST}", cfg.Digest(s).String())
+			pairs = append(pairs, "{DIGEST}", hexDigest(cfg.Digest(s)))
 		}
 	}
 	unissued, err := cfg.NewKey(apikey.KeySpec{Name: "unissued"})

@@ -173,7 +173,7 @@ func hostileHeaders(n int) func(*http.Request) {
 func (e *hostileEnv) cases() []hostileCase {
 	read, rw, test := e.read, e.rw, e.test
 	okRead := hostileAccepted(e.readID, "live")
-	digest := e.keys.Digest(read).String()
+	digest := hexDigest(e.keys.Digest(read))
 	auth := func(v string) []string { return []string{"Authorization", v} }
 	bearerOf := func(k string) []string { return auth("Bearer " + k) }
 	email := func(v string) []string { return append(bearerOf(e.staxKey), "Email", v) }

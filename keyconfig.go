@@ -3,6 +3,7 @@ package apikey
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"time"
 )
@@ -84,10 +85,6 @@ func (c KeyConfig) Digest(key string) Digest {
 	return d
 }
 
-// DefaultGrace is a common grace period for a roll: a day to deploy the
-// new key.
-const DefaultGrace = 24 * time.Hour
-
 // Limits on a KeySpec.
 const (
 	maxNameLength  = 200
@@ -161,6 +158,22 @@ func (c *KeyConfig) issue(k *Key) (Issued, error) {
 }
 
 func (c *KeyConfig) checkSpec(spec KeySpec, now time.Time) error {
+	if err := c.checkFields(spec, now); err != nil {
+		return err
+	}
+	env := spec.Environment
+	if env == 0 {
+		env = EnvLive
+	}
+	if _, ok := c.Formats[0].prefixFor(env); !ok {
+		return fmt.Errorf("%w: format %s makes no %s keys", ErrInvalid, c.Formats[0].name, env)
+	}
+	return nil
+}
+
+// checkFields checks what a key keeps of its spec: name, environment,
+// scopes, expiry.
+func (c *KeyConfig) checkFields(spec KeySpec, now time.Time) error {
 	switch {
 	case spec.Name == "":
 		return fmt.Errorf("%w: KeySpec.Name is empty", ErrInvalid)
@@ -173,19 +186,49 @@ func (c *KeyConfig) checkSpec(spec KeySpec, now time.Time) error {
 	case !spec.ExpiresAt.IsZero() && !spec.ExpiresAt.After(now):
 		return fmt.Errorf("%w: KeySpec.ExpiresAt %s is not in the future", ErrInvalid, spec.ExpiresAt.Format(time.RFC3339))
 	}
-	env := spec.Environment
-	if env == 0 {
-		env = EnvLive
-	}
-	if _, ok := c.Formats[0].prefixFor(env); !ok {
-		return fmt.Errorf("%w: format %s makes no %s keys", ErrInvalid, c.Formats[0].name, env)
-	}
 	for _, s := range spec.Scopes {
 		if err := c.Scopes.check(s); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Update applies change to a copy of old by the rule every store's
+// Manager.Update follows, and stores nothing. change may set Name, Scopes,
+// ExpiresAt, Metadata and Disabled; the result must pass KeySpec's checks
+// (a new ExpiresAt in the future). A revoked or rolled key cannot change:
+// ErrRevoked, ErrAlreadyRolled. change's own error is returned as is.
+func (c KeyConfig) Update(old *Key, change func(*Key) error) (*Key, error) {
+	c, err := c.check()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case change == nil:
+		return nil, fmt.Errorf("%w: update %s: no change function", ErrInvalid, old.ID)
+	case !old.RevokedAt.IsZero():
+		return nil, fmt.Errorf("update %s: %w", old.ID, ErrRevoked)
+	case old.RolledTo != "":
+		return nil, fmt.Errorf("update %s: %w", old.ID, ErrAlreadyRolled)
+	}
+	k := old.Clone()
+	if err := change(k); err != nil {
+		return nil, err
+	}
+	fixed := *k
+	fixed.Name, fixed.Scopes, fixed.ExpiresAt, fixed.Metadata, fixed.Disabled = old.Name, old.Scopes, old.ExpiresAt, old.Metadata, old.Disabled
+	if !reflect.DeepEqual(&fixed, old) {
+		return nil, fmt.Errorf("%w: update %s: only Name, Scopes, ExpiresAt, Metadata and Disabled can change", ErrInvalid, old.ID)
+	}
+	spec := KeySpec{Name: k.Name, Environment: k.Environment, Scopes: k.Scopes, Metadata: k.Metadata}
+	if !k.ExpiresAt.Equal(old.ExpiresAt) {
+		spec.ExpiresAt = k.ExpiresAt
+	}
+	if err := c.checkFields(spec, c.Clock()); err != nil {
+		return nil, fmt.Errorf("update %s: %w", old.ID, err)
+	}
+	return k, nil
 }
 
 // Successor makes the key that replaces old in a roll, by the rule every

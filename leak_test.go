@@ -198,7 +198,7 @@ func TestSecretsNeverLeakThroughTypes(t *testing.T) {
 	issued, err := keys.NewKey(apikey.KeySpec{Name: "issued"})
 	require.NoError(t, err)
 	w.secret(issued.Secret.Reveal())
-	_, rolledSec, err := store.Roll(ctx, key.ID, apikey.DefaultGrace)
+	_, rolledSec, err := store.Roll(ctx, key.ID, 24*time.Hour)
 	require.NoError(t, err)
 	w.secret(rolledSec.Reveal())
 	successor, retired, err := keys.Successor(key, time.Hour)

@@ -113,7 +113,7 @@ func TestLoadRevocationAndUsage(t *testing.T) {
 				if victim.dead.Load() || victim.rolled {
 					continue
 				}
-				grace := apikey.DefaultGrace // the old key keeps working
+				grace := 24 * time.Hour // the old key keeps working
 				if i%4 == 2 {
 					grace = 0 // the old key is retired at once
 				}

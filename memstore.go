@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -18,8 +16,10 @@ type MemoryStore struct {
 	keys   KeyConfig
 	shards [memShards]memShard
 
-	mu       sync.Mutex         // serialises changes, management reads and the file
-	ids      idIndex            // key ID → location
+	mu       sync.Mutex // serialises changes, management reads and the file
+	ids      idIndex    // key ID → location
+	order    listIndex  // every key ID, in List's order
+	owners   map[string]*listIndex
 	scopes   map[string][]Scope // interned scope lists, shared by keys
 	file     string             // "" when not persisted
 	lock     *os.File           // holds the file's lock (lockFile)
@@ -48,6 +48,7 @@ func NewMemoryStore(cfg MemoryStoreConfig) (*MemoryStore, error) {
 	s := &MemoryStore{
 		keys:   keys,
 		ids:    idIndex{seed: maphash.MakeSeed()},
+		owners: make(map[string]*listIndex),
 		scopes: make(map[string][]Scope),
 	}
 	if cfg.Path != "" {
@@ -160,7 +161,22 @@ func (s *MemoryStore) insertLocked(d Digest, k *Key) error {
 		return fmt.Errorf("apikey: memory store shard full (%d keys)", maxPos)
 	}
 	s.addID(k.ID, makeLoc(n, pos))
+	s.order.insert(k, s.keyLocked)
+	if k.Owner != "" {
+		ix := s.owners[k.Owner]
+		if ix == nil {
+			ix = &listIndex{}
+			s.owners[k.Owner] = ix
+		}
+		ix.insert(k, s.keyLocked)
+	}
 	return nil
+}
+
+// keyLocked returns the current snapshot of a key by ID, nil if unknown.
+func (s *MemoryStore) keyLocked(id string) *Key {
+	_, k, _ := s.getLocked(id)
+	return k
 }
 
 // getLocked returns the digest and current snapshot of a key by ID.
@@ -178,7 +194,15 @@ func (s *MemoryStore) removeLocked(id string) {
 	if !ok {
 		return
 	}
-	d := s.entry(l).digest
+	e := s.entry(l)
+	d, k := e.digest, e.key
+	s.order.remove(k, s.keyLocked)
+	if ix := s.owners[k.Owner]; ix != nil {
+		ix.remove(k, s.keyLocked)
+		if len(ix.ids) == 0 {
+			delete(s.owners, k.Owner)
+		}
+	}
 	s.dropID(id)
 	sh := &s.shards[l.shard()]
 	sh.mu.Lock()
@@ -243,27 +267,72 @@ func (s *MemoryStore) Get(ctx context.Context, id string) (*Key, error) {
 	return k.Clone(), nil
 }
 
-// List returns copies of the keys matching the filter, oldest first.
+// List returns copies of the keys matching the filter, oldest first (ties
+// by ID), a page at a time (Filter.After, Filter.Limit). It walks an
+// ordered index, of the owner's keys when Filter.Owner is set, from the
+// page's start: a page of one owner's keys costs the same with a million
+// keys in the store.
 func (s *MemoryStore) List(ctx context.Context, f Filter) ([]*Key, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if f.Limit < 0 {
+		return nil, fmt.Errorf("list: %w: Filter.Limit is negative", ErrInvalid)
+	}
 	now := s.keys.Clock()
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	ix := &s.order
+	if f.Owner != "" {
+		if ix = s.owners[f.Owner]; ix == nil {
+			ix = &listIndex{}
+		}
+	}
+	start := 0
+	if f.After != "" {
+		after := s.keyLocked(f.After)
+		if after == nil {
+			return nil, fmt.Errorf("list after %q: %w", f.After, ErrNotFound)
+		}
+		start = ix.after(after, s.keyLocked)
+	}
 	var out []*Key
-	s.eachLocked(func(_ Digest, k *Key) {
-		if f.Match(k, now) {
+	for _, id := range ix.ids[start:] {
+		if f.Limit > 0 && len(out) == f.Limit {
+			break
+		}
+		if k := s.keyLocked(id); f.Match(k, now) {
 			out = append(out, k.Clone())
 		}
-	})
-	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b *Key) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	}
 	return out, nil
+}
+
+// Update changes the key in place by KeyConfig.Update; see Manager.
+func (s *MemoryStore) Update(ctx context.Context, id string, change func(*Key) error) (*Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, errClosed
+	}
+	d, cur, ok := s.getLocked(id)
+	if !ok {
+		return nil, fmt.Errorf("update %q: %w", id, ErrNotFound)
+	}
+	k, err := s.keys.Update(cur, change)
+	if err != nil {
+		return nil, err
+	}
+	k.Scopes = s.intern(k.Scopes)
+	s.replaceLocked(d, k)
+	if err := s.saveLocked(); err != nil {
+		s.replaceLocked(d, cur)
+		return nil, err
+	}
+	return k.Clone(), nil
 }
 
 // Revoke revokes the key: no Lookup after it returns finds it active.

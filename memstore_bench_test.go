@@ -11,13 +11,16 @@ import (
 	"github.com/keygate/apikey"
 )
 
-// filledStore holds n keys with a typical name and two scopes, and the
-// digests of some of them.
+// filledStore holds n keys with a typical name, two scopes and an owner
+// (50 keys each), and the digests of some of them.
 type filledStore struct {
 	store   *apikey.MemoryStore
 	digests []apikey.Digest
 	bytes   float64 // heap bytes per key
 }
+
+// ownerKeys is how many keys each owner of a filled store has.
+const ownerKeys = 50
 
 var (
 	filledMu sync.Mutex
@@ -45,6 +48,7 @@ func fillStore(b *testing.B, n int) *filledStore {
 		_, sec, err := s.Create(ctx, apikey.KeySpec{
 			Name:   fmt.Sprintf("Production Backend %d", i%1000),
 			Scopes: []apikey.Scope{"read", "write"},
+			Owner:  fmt.Sprintf("acct_%d", i%max(1, n/ownerKeys)),
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -99,4 +103,36 @@ func BenchmarkMemoryStoreLookupParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// BenchmarkMemoryStoreListOwnerPage lists one owner's 50 keys, and the
+// page after the 25th of them, out of 1,000 and 1,000,000 keys: a page
+// walks the owner's ordered index, whatever the store holds.
+func BenchmarkMemoryStoreListOwnerPage(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{1_000, 1_000_000} {
+		f := fillStore(b, n)
+		owner := fmt.Sprintf("acct_%d", (n/ownerKeys)/2)
+		first, err := f.store.List(ctx, apikey.Filter{Owner: owner, Limit: ownerKeys})
+		if err != nil || len(first) != ownerKeys {
+			b.Fatalf("List: %d keys, %v", len(first), err)
+		}
+		for _, tt := range []struct {
+			name string
+			f    apikey.Filter
+			want int
+		}{
+			{"first", apikey.Filter{Owner: owner, Limit: ownerKeys}, ownerKeys},
+			{"after", apikey.Filter{Owner: owner, Limit: ownerKeys, After: first[24].ID}, ownerKeys - 25},
+		} {
+			b.Run(fmt.Sprintf("keys=%d/page=%s", n, tt.name), func(b *testing.B) {
+				for b.Loop() {
+					page, err := f.store.List(ctx, tt.f)
+					if err != nil || len(page) != tt.want {
+						b.Fatalf("List: %d keys, %v", len(page), err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -123,12 +123,22 @@ func (s *MemoryStore) load(data []byte) error {
 	if f.Version != fileVersion {
 		return fmt.Errorf("%w: version %d, want %d", ErrCorruptFile, f.Version, fileVersion)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for i, r := range f.Keys {
 		if err := checkRecord(r.Digest, r.Key); err != nil {
 			return fmt.Errorf("%w: record %d: %w", ErrCorruptFile, i, err)
 		}
+	}
+	// In List's order, so that each insert into the ordered indexes is an
+	// append.
+	order := make([]int, len(f.Keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return listOrder(f.Keys[a].Key, f.Keys[b].Key) })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, i := range order {
+		r := f.Keys[i]
 		if err := s.insertLocked(r.Digest, r.Key); err != nil {
 			return fmt.Errorf("%w: record %d: %w", ErrCorruptFile, i, err)
 		}

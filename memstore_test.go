@@ -77,7 +77,7 @@ func TestMemoryStorePersistence(t *testing.T) {
 	require.NoError(t, err)
 	clock.Advance(time.Minute)
 	require.NoError(t, s1.Revoke(ctx, b.ID))
-	rolled, secretC, err := s1.Roll(ctx, a.ID, apikey.DefaultGrace)
+	rolled, secretC, err := s1.Roll(ctx, a.ID, 24*time.Hour)
 	require.NoError(t, err)
 	require.NoError(t, s1.RecordUsage(ctx, "", []apikey.Usage{{KeyID: rolled.ID, Environment: apikey.EnvLive, Count: 7, LastUsed: storetest.Epoch}}))
 
@@ -118,7 +118,7 @@ func TestMemoryStorePersistence(t *testing.T) {
 		assert.Equal(t, c.reason, ae.Reason)
 	}
 	// The rolled key's grace period ends as it would have.
-	clock.Advance(apikey.DefaultGrace)
+	clock.Advance(24 * time.Hour)
 	_, err = mw.Verify(ctx, secretA.Reveal())
 	var ae apikey.AuthError
 	require.ErrorAs(t, err, &ae)
@@ -710,4 +710,36 @@ func TestMemoryStoreZeroGraceRollSurvivesReopenAndClock(t *testing.T) {
 	got, err := reopened.Get(ctx, old.ID)
 	require.NoError(t, err)
 	assert.True(t, got.RolledAt.Equal(storetest.Epoch), "backfilled from the successor's creation")
+}
+
+// An update, a disabled key and the list order survive a restart; a page
+// walks the ordered index from the file like one built by creates.
+func TestMemoryStoreFileKeepsUpdates(t *testing.T) {
+	ctx := context.Background()
+	clock := storetest.NewClock(storetest.Epoch)
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: storetest.Scopes, Clock: clock.Now}
+	path := filepath.Join(t.TempDir(), "keys.json")
+	s := memstoreOpen(t, keys, path)
+	var ids []string
+	for range 5 {
+		k, _, err := s.Create(ctx, apikey.KeySpec{Name: "k", Owner: "o1", Scopes: []apikey.Scope{"read"}})
+		require.NoError(t, err)
+		ids = append(ids, k.ID)
+		clock.Advance(time.Second)
+	}
+	_, err := s.Update(ctx, ids[1], func(k *apikey.Key) error {
+		k.Scopes, k.Disabled = []apikey.Scope{"read", "write"}, true
+		return nil
+	})
+	require.NoError(t, err)
+
+	s = memstoreReopen(t, s, keys, path)
+	got, err := s.Get(ctx, ids[1])
+	require.NoError(t, err)
+	assert.True(t, got.Disabled)
+	assert.Equal(t, []apikey.Scope{"read", "write"}, got.Scopes)
+	page, err := s.List(ctx, apikey.Filter{Owner: "o1", After: ids[1], Limit: 2})
+	require.NoError(t, err)
+	require.Len(t, page, 2)
+	assert.Equal(t, []string{ids[2], ids[3]}, []string{page[0].ID, page[1].ID})
 }

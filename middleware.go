@@ -149,7 +149,7 @@ func (m *Middleware) verify(ctx context.Context, cred string) (*Key, Reason, err
 		now = m.keys.Clock()
 	}
 	switch key.State(now) {
-	case StateRevoked:
+	case StateRevoked, StateDisabled: // a disabled key answers as a revoked one
 		return key, ReasonRevoked, nil
 	case StateExpired:
 		return key, ReasonExpired, nil

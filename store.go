@@ -30,14 +30,16 @@ func (f KeyStoreFunc) Lookup(ctx context.Context, d Digest) (*Key, error) { retu
 // Manager is the management ability of a store. Create returns the secret,
 // never available again; List returns keys oldest first; Revoke is at once
 // and for ever (again: no error, the first time kept); Roll replaces a key
-// by KeyConfig.Successor, the old one working for grace (0: not at all).
-// An unknown ID is ErrNotFound.
+// by KeyConfig.Successor, the old one working for grace (0: not at all);
+// Update applies KeyConfig.Update under the key's lock (change sees the
+// current key), effective at once. An unknown ID is ErrNotFound.
 type Manager interface {
 	Create(ctx context.Context, spec KeySpec) (*Key, Secret, error)
 	Get(ctx context.Context, id string) (*Key, error)
 	List(ctx context.Context, filter Filter) ([]*Key, error)
 	Revoke(ctx context.Context, id string) error
 	Roll(ctx context.Context, id string, grace time.Duration) (*Key, Secret, error)
+	Update(ctx context.Context, id string, change func(*Key) error) (*Key, error)
 }
 
 // UsageStore is the usage ability of a store: for each record it adds
@@ -64,11 +66,15 @@ type Rehasher interface {
 }
 
 // Filter selects keys in Manager.List. Zero fields match everything: any
-// environment, owner and state.
+// environment, owner and state. A page is the Limit keys (0: all) after
+// the key with ID After ("": the first), in List's order; After naming no
+// key is ErrNotFound.
 type Filter struct {
 	Environment Environment
 	Owner       string
 	State       State
+	After       string
+	Limit       int
 }
 
 // Match reports whether k passes the filter at now; its state is

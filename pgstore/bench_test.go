@@ -11,6 +11,7 @@ import (
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/cache"
 	"github.com/keygate/apikey/pgstore"
+	"github.com/keygate/apikey/pgstore/internal/pgtest"
 )
 
 // BenchmarkLookup measures one uncached Lookup: a round trip to the
@@ -144,5 +145,57 @@ func benchVerify(b *testing.B, mw *apikey.Middleware, secret string) {
 		if _, err := mw.Verify(ctx, secret); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkListOwnerPage lists one owner's 50 keys, and the page after the
+// 25th of them, out of 1,000,000 keys (20,000 owners of 50): one index
+// range scan per page, and one more query to place the cursor. The keys
+// are loaded in one statement with the logging trigger off.
+func BenchmarkListOwnerPage(b *testing.B) {
+	const n, perOwner = 1_000_000, 50
+	ctx := context.Background()
+	dsn := pgtest.Database(b)
+	counter, tweak := countQueries("apikey_keys")
+	s := newStoreOn(b, newPool(b, dsn, tweak), testKeys(nil))
+	if err := s.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	pool := newPool(b, dsn, nil)
+	for _, sql := range []string{
+		`ALTER TABLE apikey_keys DISABLE TRIGGER apikey_keys_log_insert`,
+		fmt.Sprintf(`INSERT INTO apikey_keys (id, digest, name, environment, owner, scopes, created_at)
+		SELECT 'key_' || lpad(g::text, 8, '0'), sha256(g::text::bytea), 'Production Backend', 'live',
+			'acct_' || (g %% %d), '{read,write}', timestamptz '2026-01-01' + g * interval '1 second'
+		FROM generate_series(1, %d) g`, n/perOwner, n),
+		`ALTER TABLE apikey_keys ENABLE TRIGGER apikey_keys_log_insert`,
+		`ANALYZE apikey_keys`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			b.Fatal(err)
+		}
+	}
+	first, err := s.List(ctx, apikey.Filter{Owner: "acct_777", Limit: perOwner})
+	if err != nil || len(first) != perOwner {
+		b.Fatalf("List: %d keys, %v", len(first), err)
+	}
+	for _, tt := range []struct {
+		name string
+		f    apikey.Filter
+		want int
+	}{
+		{"first", apikey.Filter{Owner: "acct_777", Limit: perOwner}, perOwner},
+		{"after", apikey.Filter{Owner: "acct_777", Limit: perOwner, After: first[24].ID}, perOwner - 25},
+	} {
+		b.Run("page="+tt.name, func(b *testing.B) {
+			before := counter.n.Load()
+			for b.Loop() {
+				page, err := s.List(ctx, tt.f)
+				if err != nil || len(page) != tt.want {
+					b.Fatalf("List: %d keys, %v", len(page), err)
+				}
+			}
+			b.ReportMetric(float64(counter.n.Load()-before)/float64(b.N), "queries/op")
+		})
 	}
 }

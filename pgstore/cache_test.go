@@ -128,6 +128,48 @@ func TestRevocationReachesOtherReplica(t *testing.T) {
 	assert.GreaterOrEqual(t, st.Hits, uint64(n), "B served the keys from its cache until invalidated")
 }
 
+// TestUpdateReachesOtherReplica: a scope upgrade and a disable made through
+// replica A apply on replica B, through its cache, at once: the same
+// secret gets 200 where it got 403, then 401 while disabled, then 200.
+func TestUpdateReachesOtherReplica(t *testing.T) {
+	ctx := context.Background()
+	keys := testKeys(nil)
+	a, _, dsn := newStore(t, keys)
+	b := replica(t, dsn, keys)
+	c := newCache(t, b, cache.Config{TTL: time.Hour})
+	startListener(t, b, cacheFeed(c))
+	srv := httptest.NewServer(newMiddleware(t, keys, c).Handler(okHandler))
+	t.Cleanup(srv.Close)
+	post := func(secret string) int {
+		req, err := http.NewRequest(http.MethodPost, srv.URL, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	k, secret, err := a.Create(ctx, apikey.KeySpec{Name: "upgraded", Scopes: []apikey.Scope{"read"}})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusForbidden, post(secret.Reveal()), "POST needs write")
+	within := func(want int, what string) {
+		t.Helper()
+		start := time.Now()
+		require.Eventually(t, func() bool { return post(secret.Reveal()) == want }, 2*time.Second, time.Millisecond, what)
+		t.Logf("%s on replica B after %v", what, time.Since(start))
+	}
+
+	_, err = a.Update(ctx, k.ID, func(k *apikey.Key) error { k.Scopes = append(k.Scopes, "write"); return nil })
+	require.NoError(t, err)
+	within(http.StatusOK, "scope upgrade")
+	_, err = a.Update(ctx, k.ID, func(k *apikey.Key) error { k.Disabled = true; return nil })
+	require.NoError(t, err)
+	within(http.StatusUnauthorized, "disabled")
+	_, err = a.Update(ctx, k.ID, func(k *apikey.Key) error { k.Disabled = false; return nil })
+	require.NoError(t, err)
+	within(http.StatusOK, "enabled")
+}
+
 // TestDatabaseDownMidTraffic: while the database is down, requests get 503
 // (never 401, the handler never called); after the restart answers are
 // right again; nothing panics or leaks.

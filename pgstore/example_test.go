@@ -61,7 +61,7 @@ func ExampleNew() {
 // under, in lowercase hex.
 func ExampleParseInvalidation() {
 	inv, err := pgstore.ParseInvalidation("key_01jd5y4m2pf3qx8v9b7c6n0rtw:3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b")
-	fmt.Println(inv.KeyID, inv.Digest.String()[:8], err)
+	fmt.Printf("%s %x %v\n", inv.KeyID, inv.Digest[:4], err)
 	_, err = pgstore.ParseInvalidation("key_x:not-hex")
 	fmt.Println(err != nil)
 	// Output:

@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"encoding/hex"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,13 +25,13 @@ func TestParseInvalidation(t *testing.T) {
 		want    pgstore.Invalidation
 		wantErr bool
 	}{
-		{"valid", "key_abc:" + d.String(), pgstore.Invalidation{KeyID: "key_abc", Digest: d}, false},
-		{"upper-case hex", "key_abc:" + strings.ToUpper(d.String()), pgstore.Invalidation{KeyID: "key_abc", Digest: d}, false},
-		{"id with colons", "legacy:42:x:" + d.String(), pgstore.Invalidation{KeyID: "legacy:42:x", Digest: d}, false},
-		{"digest one character short", "key_abc:" + d.String()[1:], pgstore.Invalidation{}, true},
-		{"no separator before the digest", "key_abc" + d.String(), pgstore.Invalidation{}, true},
+		{"valid", "key_abc:" + hex.EncodeToString(d[:]), pgstore.Invalidation{KeyID: "key_abc", Digest: d}, false},
+		{"upper-case hex", "key_abc:" + strings.ToUpper(hex.EncodeToString(d[:])), pgstore.Invalidation{KeyID: "key_abc", Digest: d}, false},
+		{"id with colons", "legacy:42:x:" + hex.EncodeToString(d[:]), pgstore.Invalidation{KeyID: "legacy:42:x", Digest: d}, false},
+		{"digest one character short", "key_abc:" + hex.EncodeToString(d[:])[1:], pgstore.Invalidation{}, true},
+		{"no separator before the digest", "key_abc" + hex.EncodeToString(d[:]), pgstore.Invalidation{}, true},
 		{"no separator", "key_abc", pgstore.Invalidation{}, true},
-		{"no id", ":" + d.String(), pgstore.Invalidation{}, true},
+		{"no id", ":" + hex.EncodeToString(d[:]), pgstore.Invalidation{}, true},
 		{"short digest", "key_abc:abcd", pgstore.Invalidation{}, true},
 		{"not hex", "key_abc:" + strings.Repeat("z", 64), pgstore.Invalidation{}, true},
 		{"empty", "", pgstore.Invalidation{}, true},
@@ -44,7 +45,7 @@ func TestParseInvalidation(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
-			assert.Equal(t, tt.want.KeyID+":"+d.String(), got.String())
+			assert.Equal(t, tt.want.KeyID+":"+hex.EncodeToString(d[:]), got.String())
 		})
 	}
 }
@@ -90,7 +91,7 @@ func TestListenAcrossReplicas(t *testing.T) {
 	assert.Equal(t, keys.Digest(secret.Reveal()), inv.Digest)
 
 	r, rsecret := create("rolled")
-	_, _, err := a.Roll(ctx, r.ID, apikey.DefaultGrace)
+	_, _, err := a.Roll(ctx, r.ID, 24*time.Hour)
 	require.NoError(t, err)
 	inv = l.next(t, r.ID, time.Second)
 	assert.Equal(t, keys.Digest(rsecret.Reveal()), inv.Digest, "the old key's digest")
@@ -110,7 +111,7 @@ func TestListenAcrossReplicas(t *testing.T) {
 
 	// A failed change publishes nothing: the log row is part of the
 	// transaction.
-	_, _, err = a.Roll(ctx, k.ID, apikey.DefaultGrace)
+	_, _, err = a.Roll(ctx, k.ID, 24*time.Hour)
 	require.ErrorIs(t, err, apikey.ErrRevoked)
 	select {
 	case inv := <-l.C:

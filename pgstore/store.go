@@ -76,7 +76,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 // keyColumns are the columns scanKey reads, in its order, from keyFrom: a
 // key's usage is what was rolled up into apikey_usage plus the deltas of
 // flushes not rolled up yet.
-const keyColumns = `k.id, k.pepper_id, k.name, k.environment, k.scopes, k.owner, k.metadata, k.hint,
+const keyColumns = `k.id, k.pepper_id, k.name, k.environment, k.disabled, k.scopes, k.owner, k.metadata, k.hint,
 	k.created_at, k.expires_at, k.revoked_at, GREATEST(u.last_used_at, p.last_used_at),
 	COALESCE(u.requests, 0) + COALESCE(p.requests, 0), k.rolled_from, k.rolled_to, k.rolled_at`
 
@@ -92,14 +92,16 @@ const (
 	sqlLookup = `SELECT ` + keyColumns + keyFrom + ` WHERE k.digest = $1`
 	sqlGet    = `SELECT ` + keyColumns + keyFrom + ` WHERE k.id = $1`
 	sqlInsert = `INSERT INTO apikey_keys (id, digest, pepper_id, name, environment, scopes, owner,
-	metadata, hint, created_at, expires_at, revoked_at, rolled_from, rolled_to, rolled_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	metadata, hint, created_at, expires_at, revoked_at, rolled_from, rolled_to, rolled_at, disabled)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
 	sqlInsertUsage = `INSERT INTO apikey_usage (key_id, requests, last_used_at) VALUES ($1, $2, $3)`
 	// sqlRevoke keeps the first revocation time; it updates the row even
 	// then, so that a second revocation publishes again.
 	sqlRevoke     = `UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`
-	sqlRollLock   = `SELECT ` + keyColumns + keyFrom + ` WHERE k.id = $1 FOR UPDATE OF k`
+	sqlLockKey    = `SELECT ` + keyColumns + keyFrom + ` WHERE k.id = $1 FOR UPDATE OF k`
 	sqlRollRetire = `UPDATE apikey_keys SET rolled_to = $2, expires_at = $3, rolled_at = $4 WHERE id = $1`
+	sqlUpdate     = `UPDATE apikey_keys SET name = $2, scopes = $3, expires_at = $4, metadata = $5, disabled = $6 WHERE id = $1`
+	sqlListAfter  = `SELECT created_at FROM apikey_keys WHERE id = $1`
 	sqlRehashLock = `SELECT digest FROM apikey_keys WHERE id = $1 FOR UPDATE`
 	sqlRehash     = `UPDATE apikey_keys SET digest = $2, pepper_id = $3 WHERE id = $1`
 	// sqlUsage files a flush's deltas under its id, once: a flush whose id
@@ -155,22 +157,36 @@ func nullText(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != 
 
 // insertArgs returns the arguments of sqlInsert for k filed under d.
 func insertArgs(d apikey.Digest, k *apikey.Key) ([]any, error) {
-	scopes := make([]string, len(k.Scopes))
-	for i, sc := range k.Scopes {
-		scopes[i] = string(sc)
-	}
-	var meta []byte // nil is NULL
-	if len(k.Metadata) > 0 {
-		var err error
-		if meta, err = json.Marshal(k.Metadata); err != nil {
-			return nil, fmt.Errorf("metadata: %w", err)
-		}
+	meta, err := metadataJSON(k.Metadata)
+	if err != nil {
+		return nil, err
 	}
 	return []any{
-		k.ID, d[:], k.PepperID, k.Name, k.Environment.String(), scopes, k.Owner,
+		k.ID, d[:], k.PepperID, k.Name, k.Environment.String(), scopeNames(k.Scopes), k.Owner,
 		meta, k.Hint, k.CreatedAt, nullTime(k.ExpiresAt), nullTime(k.RevokedAt),
-		nullText(k.RolledFrom), nullText(k.RolledTo), nullTime(k.RolledAt),
+		nullText(k.RolledFrom), nullText(k.RolledTo), nullTime(k.RolledAt), k.Disabled,
 	}, nil
+}
+
+// scopeNames is the text[] column of a key's scopes.
+func scopeNames(scopes []apikey.Scope) []string {
+	names := make([]string, len(scopes))
+	for i, sc := range scopes {
+		names[i] = string(sc)
+	}
+	return names
+}
+
+// metadataJSON is the jsonb column of a key's metadata: NULL when empty.
+func metadataJSON(m map[string]string) ([]byte, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	return b, nil
 }
 
 func clampInt64(n uint64) int64 {
@@ -193,7 +209,7 @@ func scanKey(row pgx.Row, lead ...any) (*apikey.Key, error) {
 		requests                   int64
 		from, to                   pgtype.Text
 	)
-	dest := append(lead, &k.ID, &k.PepperID, &k.Name, &env, &scopes, &k.Owner, &meta, &k.Hint,
+	dest := append(lead, &k.ID, &k.PepperID, &k.Name, &env, &k.Disabled, &scopes, &k.Owner, &meta, &k.Hint,
 		&created, &expires, &revoked, &lastUsed, &requests, &from, &to, &rolledAt)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
@@ -347,10 +363,10 @@ func where(f apikey.Filter, now time.Time) (string, []any) {
 	if f.Owner != "" {
 		conds = append(conds, "owner = "+arg(f.Owner))
 	}
-	// Key.State: revoked wins; a rolled key is rolled when its grace was
-	// zero (expires_at not after rolled_at) or now is before rolled_at,
-	// whatever the clock did; past its expiry a key that was rolled is
-	// rolled, any other expired; otherwise it is active.
+	// Key.State: revoked wins, then disabled; a rolled key is rolled when
+	// its grace was zero (expires_at not after rolled_at) or now is before
+	// rolled_at, whatever the clock did; past its expiry a key that was
+	// rolled is rolled, any other expired; otherwise it is active.
 	const rolled = "COALESCE(rolled_to, '') <> ''"
 	retired := func(t string) string {
 		return "(" + rolled + " AND rolled_at IS NOT NULL AND (expires_at IS NULL OR expires_at <= rolled_at OR " + t + " < rolled_at))"
@@ -359,14 +375,16 @@ func where(f apikey.Filter, now time.Time) (string, []any) {
 	case 0: // any
 	case apikey.StateActive:
 		t := arg(now)
-		conds = append(conds, "revoked_at IS NULL AND NOT "+retired(t)+" AND (expires_at IS NULL OR expires_at > "+t+")")
+		conds = append(conds, "revoked_at IS NULL AND NOT disabled AND NOT "+retired(t)+" AND (expires_at IS NULL OR expires_at > "+t+")")
 	case apikey.StateRevoked:
 		conds = append(conds, "revoked_at IS NOT NULL")
 	case apikey.StateExpired:
-		conds = append(conds, "revoked_at IS NULL AND expires_at <= "+arg(now)+" AND NOT "+rolled)
+		conds = append(conds, "revoked_at IS NULL AND NOT disabled AND expires_at <= "+arg(now)+" AND NOT "+rolled)
 	case apikey.StateRolled:
 		t := arg(now)
-		conds = append(conds, "revoked_at IS NULL AND "+rolled+" AND (expires_at <= "+t+" OR "+retired(t)+")")
+		conds = append(conds, "revoked_at IS NULL AND NOT disabled AND "+rolled+" AND (expires_at <= "+t+" OR "+retired(t)+")")
+	case apikey.StateDisabled:
+		conds = append(conds, "revoked_at IS NULL AND disabled")
 	default: // no key is in a state Key.State never returns
 		conds = append(conds, "FALSE")
 	}
@@ -376,11 +394,33 @@ func where(f apikey.Filter, now time.Time) (string, []any) {
 	return strings.Join(conds, " AND "), args
 }
 
-// List returns the keys matching the filter, oldest first (ties by ID).
+// List returns the keys matching the filter, oldest first (ties by ID), a
+// page at a time: a page is one index range scan (created_at, id; owner,
+// created_at, id with an owner), whatever the table holds.
 func (s *Store) List(ctx context.Context, f apikey.Filter) ([]*apikey.Key, error) {
+	if f.Limit < 0 {
+		return nil, fmt.Errorf("pgstore: list: %w: Filter.Limit is negative", apikey.ErrInvalid)
+	}
 	cond, args := where(f, pgTime(s.now()))
+	if f.After != "" {
+		var at time.Time
+		err := s.pool.QueryRow(ctx, sqlListAfter, f.After).Scan(&at)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil, fmt.Errorf("pgstore: list after %q: %w", f.After, apikey.ErrNotFound)
+		case err != nil:
+			return nil, fmt.Errorf("pgstore: list: %w", err)
+		}
+		args = append(args, at, f.After)
+		cond += fmt.Sprintf(" AND (k.created_at, k.id) > ($%d, $%d)", len(args)-1, len(args))
+	}
+	limit := ""
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		limit = fmt.Sprintf(" LIMIT $%d", len(args))
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+keyFrom+` WHERE `+cond+
-		` ORDER BY k.created_at, k.id`, args...)
+		` ORDER BY k.created_at, k.id`+limit, args...)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list: %w", err)
 	}
@@ -418,7 +458,7 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 // apikey.KeyConfig.Successor, which says which keys can be rolled: the
 // successor has a new secret and inherits the name, scopes, owner, metadata
 // and expiry; the old key keeps working until now + grace (never past its
-// own expiry; apikey.DefaultGrace is 24 h, 0 retires it at once). It is one
+// own expiry; 24*time.Hour is 24 h, 0 retires it at once). It is one
 // transaction that locks the old key's row, so of two concurrent rolls of
 // one key exactly one succeeds and the other fails with
 // apikey.ErrAlreadyRolled. The change of the old key is published to every
@@ -429,7 +469,7 @@ func (s *Store) Roll(ctx context.Context, id string, grace time.Duration) (*apik
 		refusal error // the key cannot be rolled: revoked, expired, rolled, bad grace
 	)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		old, err := scanKey(tx.QueryRow(ctx, sqlRollLock, id))
+		old, err := scanKey(tx.QueryRow(ctx, sqlLockKey, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apikey.ErrNotFound
 		}
@@ -462,6 +502,41 @@ func (s *Store) Roll(ctx context.Context, id string, grace time.Duration) (*apik
 		return nil, apikey.Secret{}, fmt.Errorf("pgstore: roll %q: %w", id, err)
 	}
 	return is.Key, is.Secret, nil
+}
+
+// Update changes the key in place by apikey.KeyConfig.Update, in one
+// transaction that locks the key's row, so change sees the current key and
+// concurrent updates apply one after the other. The change is published to
+// every replica in the same transaction: the same secret works as changed
+// on every replica at once.
+func (s *Store) Update(ctx context.Context, id string, change func(*apikey.Key) error) (*apikey.Key, error) {
+	var updated *apikey.Key
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		old, err := scanKey(tx.QueryRow(ctx, sqlLockKey, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("update %q: %w", id, apikey.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("update %q: %w", id, err)
+		}
+		if updated, err = s.keys.Update(old, change); err != nil {
+			return err
+		}
+		normalize(updated)
+		meta, err := metadataJSON(updated.Metadata)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, sqlUpdate, id, updated.Name, scopeNames(updated.Scopes),
+			nullTime(updated.ExpiresAt), meta, updated.Disabled); err != nil {
+			return fmt.Errorf("update %q: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	return updated, nil
 }
 
 // Rehash files the key under a new digest made with another pepper. The

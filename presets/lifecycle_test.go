@@ -132,7 +132,7 @@ func TestLifecycleStepsies(t *testing.T) {
 	s.takeRejections()
 	assert.Equal(t, 401, apiCall(s.h, "GET", "/v1/stepsies", key).Code, "an expired key is 401")
 	assert.Equal(t, apikey.ReasonExpired, s.lastReason(t))
-	_, _, err = s.store.Roll(ctx, k.ID, apikey.DefaultGrace)
+	_, _, err = s.store.Roll(ctx, k.ID, 24*time.Hour)
 	assert.ErrorIs(t, err, apikey.ErrExpired, "an expired key cannot be rolled")
 
 	_, key2 := s.create(t, apikey.KeySpec{Name: "Zapier", Scopes: []apikey.Scope{"read"}})
@@ -149,7 +149,7 @@ func TestLifecycleStepsies(t *testing.T) {
 	require.NoError(t, s.store.Revoke(ctx, active[0].ID))
 	assert.Equal(t, 401, apiCall(s.h, "GET", "/v1/stepsies", key2).Code)
 	assert.Equal(t, apikey.ReasonRevoked, s.lastReason(t))
-	_, _, err = s.store.Roll(ctx, active[0].ID, apikey.DefaultGrace)
+	_, _, err = s.store.Roll(ctx, active[0].ID, 24*time.Hour)
 	assert.ErrorIs(t, err, apikey.ErrRevoked, "a revoked key cannot be brought back")
 	s.clock.Advance(365 * 24 * time.Hour)
 	assert.Equal(t, 401, apiCall(s.h, "GET", "/v1/stepsies", key2).Code, "revoked for ever")
@@ -244,7 +244,7 @@ func TestLifecycleStraply(t *testing.T) {
 		assert.Equal(t, map[string]any{"error": map[string]any{"code": "unauthorized", "message": "Invalid or missing API key.", "status": float64(401)}}, apiDecode(t, rr))
 	})
 
-	nk, newKey, err := s.store.Roll(ctx, live.ID, apikey.DefaultGrace)
+	nk, newKey, err := s.store.Roll(ctx, live.ID, 24*time.Hour)
 	require.NoError(t, err)
 	assert.Equal(t, live.Scopes, nk.Scopes, "the new key inherits the same permissions")
 	assert.Equal(t, live.Name, nk.Name)
@@ -263,7 +263,7 @@ func TestLifecycleStraply(t *testing.T) {
 	assert.Equal(t, 401, apiCall(s.h, "GET", "/", liveKey).Code, "old key rejected after 24 h")
 	assert.Equal(t, apikey.ReasonRolled, s.lastReason(t))
 	assert.Equal(t, 200, apiCall(h, "GET", "/", newKey.Reveal()).Code)
-	_, _, err = s.store.Roll(ctx, live.ID, apikey.DefaultGrace)
+	_, _, err = s.store.Roll(ctx, live.ID, 24*time.Hour)
 	assert.ErrorIs(t, err, apikey.ErrAlreadyRolled, "a rolled key cannot be rolled again, in its grace or after")
 }
 

@@ -158,7 +158,7 @@ var (
 	// is recorded with its key's environment (apikey.Usage.Environment), so
 	// a quota sums the live ones. Read and write scopes by method; nested
 	// error bodies with status. Its roll keeps the old key working 24
-	// hours (apikey.DefaultGrace).
+	// hours.
 	Straply = Preset{
 		Name:         "Straply",
 		Format:       FormatStraply,

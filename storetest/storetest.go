@@ -103,6 +103,10 @@ func Run(t *testing.T, factory Factory) {
 		{"ConcurrentCreate", testConcurrentCreate},
 		{"RecordUsage", testRecordUsage},
 		{"Rehash", testRehash},
+		{"UpdateInPlace", testUpdateInPlace},
+		{"UpdateRefusals", testUpdateRefusals},
+		{"DisableAndEnable", testDisableAndEnable},
+		{"ListPages", testListPages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(setup(t, factory)) })
@@ -357,8 +361,8 @@ func testCreateThenLookup(e *env) {
 	e.wantReason(s, 0, "a created key")
 	// The store keeps the digest, not the secret: the digest itself is not
 	// a credential.
-	d := e.keys.Digest(plain)
-	_, err = e.store.Lookup(e.ctx, e.keys.Digest(d.String()))
+	d, _ := e.keys.Digest(plain).MarshalText()
+	_, err = e.store.Lookup(e.ctx, e.keys.Digest(string(d)))
 	e.wantErr(err, apikey.ErrNotFound, "Lookup by the digest of the digest")
 }
 
@@ -392,8 +396,12 @@ func testUnknownIDs(e *env) {
 	_, err := e.mgr.Get(e.ctx, "key_missing")
 	e.wantErr(err, apikey.ErrNotFound, "Get")
 	e.wantErr(e.mgr.Revoke(e.ctx, "key_missing"), apikey.ErrNotFound, "Revoke")
-	_, _, err = e.mgr.Roll(e.ctx, "key_missing", apikey.DefaultGrace)
+	_, _, err = e.mgr.Roll(e.ctx, "key_missing", 24*time.Hour)
 	e.wantErr(err, apikey.ErrNotFound, "Roll")
+	_, err = e.mgr.Update(e.ctx, "key_missing", func(*apikey.Key) error { return nil })
+	e.wantErr(err, apikey.ErrNotFound, "Update")
+	_, err = e.mgr.List(e.ctx, apikey.Filter{After: "key_missing"})
+	e.wantErr(err, apikey.ErrNotFound, "List after an unknown key")
 }
 
 func (e *env) ids(f apikey.Filter) []string {
@@ -502,7 +510,7 @@ func testRollGrace(e *env) {
 		Metadata: map[string]string{"k": "v"}, Environment: apikey.EnvTest,
 	})
 	e.clock.Advance(time.Hour)
-	nk, newSecret, err := e.mgr.Roll(e.ctx, old.ID, apikey.DefaultGrace)
+	nk, newSecret, err := e.mgr.Roll(e.ctx, old.ID, 24*time.Hour)
 	e.must(err, "Roll")
 	if nk.ID == old.ID || newSecret.Reveal() == oldSecret.Reveal() {
 		t.Errorf("the successor has the old ID or secret")
@@ -654,26 +662,26 @@ func testRollRefusals(e *env) {
 	e.needManager()
 	revoked, _ := e.create(apikey.KeySpec{Name: "revoked"})
 	e.must(e.mgr.Revoke(e.ctx, revoked.ID), "Revoke")
-	_, _, err := e.mgr.Roll(e.ctx, revoked.ID, apikey.DefaultGrace)
+	_, _, err := e.mgr.Roll(e.ctx, revoked.ID, 24*time.Hour)
 	e.wantErr(err, apikey.ErrRevoked, "Roll of a revoked key")
 
 	rolled, _ := e.create(apikey.KeySpec{Name: "rolled"})
-	_, _, err = e.mgr.Roll(e.ctx, rolled.ID, apikey.DefaultGrace)
+	_, _, err = e.mgr.Roll(e.ctx, rolled.ID, 24*time.Hour)
 	e.must(err, "Roll")
-	_, _, err = e.mgr.Roll(e.ctx, rolled.ID, apikey.DefaultGrace)
+	_, _, err = e.mgr.Roll(e.ctx, rolled.ID, 24*time.Hour)
 	e.wantErr(err, apikey.ErrAlreadyRolled, "second Roll")
 
 	retired, _ := e.create(apikey.KeySpec{Name: "retired at once"})
 	_, _, err = e.mgr.Roll(e.ctx, retired.ID, 0)
 	e.must(err, "Roll with zero grace")
-	_, _, err = e.mgr.Roll(e.ctx, retired.ID, apikey.DefaultGrace)
+	_, _, err = e.mgr.Roll(e.ctx, retired.ID, 24*time.Hour)
 	e.wantErr(err, apikey.ErrAlreadyRolled, "Roll of a key already rolled with zero grace")
 
 	expiring, _ := e.create(apikey.KeySpec{Name: "expiring", ExpiresAt: Epoch.Add(time.Minute)})
 	_, _, err = e.mgr.Roll(e.ctx, expiring.ID, -time.Second)
 	e.wantErr(err, apikey.ErrInvalid, "Roll with a negative grace")
 	e.clock.Advance(time.Minute)
-	_, _, err = e.mgr.Roll(e.ctx, expiring.ID, apikey.DefaultGrace)
+	_, _, err = e.mgr.Roll(e.ctx, expiring.ID, 24*time.Hour)
 	e.wantErr(err, apikey.ErrExpired, "Roll of an expired key")
 }
 

@@ -286,7 +286,7 @@ func (a *app) createKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) rollKey(w http.ResponseWriter, r *http.Request) {
-	k, secret, err := a.keys.Roll(r.Context(), r.PathValue("id"), apikey.DefaultGrace)
+	k, secret, err := a.keys.Roll(r.Context(), r.PathValue("id"), 24*time.Hour)
 	writeIssued(w, r, k, secret, err)
 }
 

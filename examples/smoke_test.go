@@ -172,11 +172,11 @@ func TestSmokeBasic(t *testing.T) {
 			assert.Equal(t, c.st403, res.code, "read key, POST")
 			res = get(t, "POST", r.base+"/v1/stepsies", r.lines["write key"])
 			assert.Equal(t, 201, res.code, "write key, POST")
-			res = get(t, "GET", r.base+"/v1/keys", r.lines["write key"])
+			res = send(t, "GET", r.base+"/v1/manage/api/keys", r.lines["write key"], "")
 			assert.Equal(t, c.st403, res.code, "write key, admin route")
-			res = get(t, "GET", r.base+"/v1/keys", r.lines["admin key"])
+			res = send(t, "GET", r.base+"/v1/manage/api/keys", r.lines["admin key"], "")
 			assert.Equal(t, 200, res.code, "admin key, admin route")
-			assert.Len(t, res.body["data"], 3)
+			assert.Len(t, res.body["keys"], 3)
 			for _, k := range []string{"read key", "write key", "admin key"} {
 				assert.NotContains(t, res.raw, r.lines[k], "listing never shows secrets")
 			}
@@ -222,12 +222,14 @@ func TestSmokeBasicBadStyle(t *testing.T) {
 	}
 }
 
-// TestSmokeBasicKeys drives the key-management routes: create (the secret
-// shown once), list, roll with a grace period, revoke.
+// TestSmokeBasicKeys drives the key-management API (package manage) with
+// the admin key: create (the secret shown once), list, roll with a grace
+// period, revoke; and the demo account's API keys page.
 func TestSmokeBasicKeys(t *testing.T) {
 	r := start(t, "basic")
+	require.Regexp(t, `^http://127\.0\.0\.1:\d+/settings/api-keys/$`, r.lines["keys page"])
 	admin := r.lines["admin key"]
-	keys := r.base + "/v1/keys"
+	keys := r.base + "/v1/manage/api/keys"
 
 	res := send(t, "POST", keys, r.lines["write key"], `{"name":"ci"}`)
 	assert.Equal(t, 403, res.code, "creating a key needs admin")
@@ -236,8 +238,10 @@ func TestSmokeBasicKeys(t *testing.T) {
 	res = send(t, "POST", keys, admin, `{"name":"ci","environment":"staging"}`)
 	assert.Equal(t, 400, res.code, "an unknown environment: %s", res.raw)
 
-	res = send(t, "POST", keys, admin, `{"name":"ci","scopes":["read"],"expires_in":"720h"}`)
+	expires := time.Now().Add(720 * time.Hour).UTC().Format(time.RFC3339)
+	res = send(t, "POST", keys, admin, `{"name":"ci","scopes":["read"],"expires_at":"`+expires+`"}`)
 	require.Equal(t, 201, res.code, res.raw)
+	assert.Equal(t, "no-store", res.header.Get("Cache-Control"))
 	secret, _ := res.body["secret"].(string)
 	require.Regexp(t, `^kg_live_[0-9A-Za-z]{36}$`, secret, "a live key by default")
 	created, _ := res.body["key"].(map[string]any)
@@ -251,7 +255,7 @@ func TestSmokeBasicKeys(t *testing.T) {
 
 	res = send(t, "GET", keys, admin, "")
 	require.Equal(t, 200, res.code)
-	assert.Len(t, res.body["data"], 4)
+	assert.Len(t, res.body["keys"], 4)
 	assert.NotContains(t, res.raw, secret, "the secret is shown once")
 
 	res = send(t, "POST", keys+"/"+id+"/roll", admin, "")
@@ -266,9 +270,20 @@ func TestSmokeBasicKeys(t *testing.T) {
 	assert.Equal(t, 200, get(t, "GET", r.base+"/v1/stepsies", secret).code, "the old key works during its grace period")
 	assert.Equal(t, 409, send(t, "POST", keys+"/"+id+"/roll", admin, "").code, "a key is rolled once")
 
-	assert.Equal(t, 204, send(t, "DELETE", keys+"/"+nextID, admin, "").code)
+	assert.Equal(t, 200, send(t, "POST", keys+"/"+nextID+"/revoke", admin, "").code)
 	assert.Equal(t, 401, get(t, "GET", r.base+"/v1/stepsies", next).code, "a revoked key is refused")
-	assert.Equal(t, 404, send(t, "DELETE", keys+"/key_nosuchkey", admin, "").code)
+	assert.Equal(t, 404, send(t, "POST", keys+"/key_nosuchkey/revoke", admin, "").code)
+
+	// The page: the demo account's keys, no key needed (the session's
+	// job); a cross-site form post is refused.
+	res = send(t, "GET", r.lines["keys page"], "", "")
+	require.Equal(t, 200, res.code, res.raw)
+	assert.Contains(t, res.raw, `id="new-key-link"`)
+	assert.Equal(t, 3, strings.Count(res.raw, "<tr data-key-id="), "the demo account's three keys")
+	assert.NotContains(t, res.raw, r.lines["read key"])
+	res = send(t, "POST", r.base+"/settings/api-keys/keys", "", "name=evil",
+		"Content-Type", "application/x-www-form-urlencoded", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	assert.Equal(t, 403, res.code)
 }
 
 func TestSmokeStax(t *testing.T) {

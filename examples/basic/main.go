@@ -1,23 +1,26 @@
 // Command basic is a small API protected by keygate/apikey: net/http's
-// ServeMux and the in-memory store, nothing else.
+// ServeMux, the in-memory store, and the API keys page of package manage.
 //
 //	go run ./examples/basic [-addr 127.0.0.1:8080] [-style problem]
 //
-// At start it creates one test key per scope and prints each once:
+// At start it creates one test key per scope for the demo account and
+// prints each once, then the address of the API keys page:
 //
 //	read key: kg_test_…
 //	write key: kg_test_…
 //	admin key: kg_test_…
+//	keys page: http://127.0.0.1:8080/settings/api-keys/
 //
 // Routes (admin implies read and write):
 //
-//	GET    /v1/stepsies           read
-//	POST   /v1/stepsies           write
-//	DELETE /v1/stepsies/{id}      write
-//	GET    /v1/keys               admin: list keys, never secrets
-//	POST   /v1/keys               admin: create a key, its secret shown once
-//	POST   /v1/keys/{id}/roll     admin: roll a key (the old one works 24 h more)
-//	DELETE /v1/keys/{id}          admin: revoke a key
+//	GET    /v1/stepsies             read
+//	POST   /v1/stepsies             write
+//	DELETE /v1/stepsies/{id}        write
+//	       /settings/api-keys/      the demo account's API keys page, in a browser (no key: the
+//	                                host's session would say who is signed in)
+//	       /v1/manage/api/...       admin: the same JSON API for every account (manage's
+//	                                routes: GET, POST /keys; GET, PATCH /keys/{id};
+//	                                POST /keys/{id}/roll, /revoke, /disable, /enable; ...)
 //
 // -style picks the shape of error bodies: problem (RFC 9457, the default),
 // flat, nested, nested-meta, nested-status or auth-error.
@@ -41,8 +44,12 @@ import (
 	"time"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/manage"
 	"github.com/keygate/apikey/usage"
 )
+
+// demoAccount owns the demo keys; the page signs everyone in as it.
+const demoAccount = "demo"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -111,7 +118,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	for _, sc := range []apikey.Scope{"read", "write", "admin"} {
 		_, secret, err := store.Create(ctx, apikey.KeySpec{
-			Name: "demo " + string(sc), Environment: apikey.EnvTest, Scopes: []apikey.Scope{sc},
+			Name: "demo " + string(sc), Environment: apikey.EnvTest, Scopes: []apikey.Scope{sc}, Owner: demoAccount,
 		})
 		if err != nil {
 			return err
@@ -119,6 +126,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "%s key: %s\n", sc, secret.Reveal())
 	}
 
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	rec, err := usage.New(store, usage.Config{Interval: 5 * time.Second})
 	if err != nil {
 		return err
@@ -129,14 +137,33 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		MethodPolicy: apikey.ReadWritePolicy(), // GET needs read; POST, DELETE need write
 		Style:        style,
 		Usage:        rec,
-		Logger:       slog.New(slog.NewTextHandler(os.Stderr, nil)),
+		Logger:       logger,
 	})
 	if err != nil {
 		_ = rec.Close()
 		return err
 	}
-	a := &app{keys: store, stepsies: map[string]stepsy{}}
-	srv := &http.Server{Handler: mw.Handler(a.routes(mw)), ReadHeaderTimeout: 10 * time.Second}
+	audit := manage.NewSlogAudit(logger) // each key change, as a log line
+	// The API keys page, for the customers of the API. Caller says who is
+	// signed in: replace demoCaller with your session lookup.
+	page, err := manage.New(store, manage.Config{
+		Keys: keys, Path: "/settings/api-keys", Caller: demoCaller, Audit: audit, Logger: logger,
+	})
+	if err != nil {
+		_ = rec.Close()
+		return err
+	}
+	// The same JSON API for an operator holding an admin key.
+	admin, err := manage.New(store, manage.Config{
+		Keys: keys, Path: "/v1/manage", Caller: adminCaller, Style: style, Audit: audit, Logger: logger,
+	})
+	if err != nil {
+		_ = rec.Close()
+		return err
+	}
+
+	a := &app{stepsies: map[string]stepsy{}}
+	srv := &http.Server{Handler: a.routes(mw, page, admin), ReadHeaderTimeout: 10 * time.Second}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -144,13 +171,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
+	fmt.Fprintf(out, "keys page: %s/settings/api-keys/\n", base)
 	fmt.Fprintf(out, "listening on %s\n", base)
 	fmt.Fprintf(out, "try:\n"+
 		"  curl -i %[1]s/v1/stepsies -H \"Authorization: Bearer $READ_KEY\"\n"+
 		"  curl -i -X POST %[1]s/v1/stepsies -H \"Authorization: Bearer $READ_KEY\" -d '{\"title\":\"x\"}'   # 403\n"+
 		"  curl -i -X POST %[1]s/v1/stepsies -H \"Authorization: Bearer $WRITE_KEY\" -d '{\"title\":\"x\"}'\n"+
-		"  curl -i %[1]s/v1/keys -H \"Authorization: Bearer $ADMIN_KEY\"\n"+
-		"  curl -i %[1]s/v1/stepsies   # 401\n", base)
+		"  curl -i %[1]s/v1/manage/api/keys -H \"Authorization: Bearer $ADMIN_KEY\"\n"+
+		"  curl -i %[1]s/v1/stepsies   # 401\n"+
+		"  open %[1]s/settings/api-keys/ in a browser\n", base)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -166,10 +195,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	return errors.Join(err, rec.Close())
 }
 
-// app is the demo API: stepsies in memory, and key management.
-type app struct {
-	keys apikey.Manager
+// demoCaller signs everyone in as the demo account's user. A real host
+// reads its session here (a cookie, its user's account) and answers
+// manage.ErrUnauthenticated when nobody is signed in.
+func demoCaller(*http.Request) (manage.Caller, error) {
+	return manage.Caller{ID: "user_demo", Owner: demoAccount}, nil
+}
 
+// adminCaller lets an admin key manage every account's keys: the
+// middleware has authenticated the key and Require("admin") checked it.
+func adminCaller(r *http.Request) (manage.Caller, error) {
+	k, ok := apikey.FromContext(r.Context())
+	if !ok {
+		return manage.Caller{}, manage.ErrUnauthenticated
+	}
+	return manage.Caller{ID: k.ID, Operator: true}, nil
+}
+
+// app is the demo API: stepsies in memory.
+type app struct {
 	mu       sync.Mutex
 	next     int
 	stepsies map[string]stepsy
@@ -180,18 +224,21 @@ type stepsy struct {
 	Title string `json:"title"`
 }
 
-func (a *app) routes(mw *apikey.Middleware) http.Handler {
-	mux := http.NewServeMux()
+// routes serves the API behind the middleware, and the keys page beside
+// it: the page's users have a session, not an API key.
+func (a *app) routes(mw *apikey.Middleware, page, admin http.Handler) http.Handler {
+	api := http.NewServeMux()
 	// The method policy (GET → read; POST, DELETE → write) guards these.
-	mux.HandleFunc("GET /v1/stepsies", a.listStepsies)
-	mux.HandleFunc("POST /v1/stepsies", a.createStepsy)
-	mux.HandleFunc("DELETE /v1/stepsies/{id}", a.deleteStepsy)
+	api.HandleFunc("GET /v1/stepsies", a.listStepsies)
+	api.HandleFunc("POST /v1/stepsies", a.createStepsy)
+	api.HandleFunc("DELETE /v1/stepsies/{id}", a.deleteStepsy)
 	// Key management needs admin, whatever the method.
-	admin := mw.Require("admin")
-	mux.Handle("GET /v1/keys", admin(http.HandlerFunc(a.listKeys)))
-	mux.Handle("POST /v1/keys", admin(http.HandlerFunc(a.createKey)))
-	mux.Handle("POST /v1/keys/{id}/roll", admin(http.HandlerFunc(a.rollKey)))
-	mux.Handle("DELETE /v1/keys/{id}", admin(http.HandlerFunc(a.revokeKey)))
+	api.Handle("/v1/manage/", mw.Require("admin")(admin))
+
+	mux := http.NewServeMux()
+	mux.Handle("/settings/api-keys/", page)
+	mux.Handle("/settings/api-keys", page)
+	mux.Handle("/", mw.Handler(api))
 	return mux
 }
 
@@ -237,88 +284,6 @@ func (a *app) deleteStepsy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// keyView is what the API shows of a key: its record, which never holds
-// the secret, and its state now.
-type keyView struct {
-	*apikey.Key
-	State string `json:"state"`
-}
-
-func view(k *apikey.Key) keyView { return keyView{k, k.State(time.Now()).String()} }
-
-func (a *app) listKeys(w http.ResponseWriter, r *http.Request) {
-	keys, err := a.keys.List(r.Context(), apikey.Filter{})
-	if err != nil {
-		writeError(w, r, http.StatusInternalServerError, "listing keys failed")
-		return
-	}
-	out := make([]keyView, len(keys))
-	for i, k := range keys {
-		out[i] = view(k)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": out})
-}
-
-func (a *app) createKey(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Name        string             `json:"name"`
-		Scopes      []apikey.Scope     `json:"scopes"`
-		Environment apikey.Environment `json:"environment"` // "live" (default) or "test"
-		ExpiresIn   string             `json:"expires_in"`  // a Go duration, e.g. "720h"
-	}
-	if err := decodeJSON(r, &in); err != nil {
-		writeError(w, r, http.StatusBadRequest, "body must be JSON: "+err.Error())
-		return
-	}
-	spec := apikey.KeySpec{Name: in.Name, Scopes: in.Scopes, Environment: in.Environment}
-	if in.ExpiresIn != "" {
-		d, err := time.ParseDuration(in.ExpiresIn)
-		if err != nil {
-			writeError(w, r, http.StatusBadRequest, "expires_in: "+err.Error())
-			return
-		}
-		spec.ExpiresAt = time.Now().Add(d)
-	}
-	k, secret, err := a.keys.Create(r.Context(), spec)
-	writeIssued(w, r, k, secret, err)
-}
-
-func (a *app) rollKey(w http.ResponseWriter, r *http.Request) {
-	k, secret, err := a.keys.Roll(r.Context(), r.PathValue("id"), 24*time.Hour)
-	writeIssued(w, r, k, secret, err)
-}
-
-func (a *app) revokeKey(w http.ResponseWriter, r *http.Request) {
-	if err := a.keys.Revoke(r.Context(), r.PathValue("id")); err != nil {
-		writeManagementError(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// writeIssued answers a create or a roll: the only time the secret leaves
-// the server.
-func writeIssued(w http.ResponseWriter, r *http.Request, k *apikey.Key, secret apikey.Secret, err error) {
-	if err != nil {
-		writeManagementError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"key": view(k), "secret": secret.Reveal()})
-}
-
-func writeManagementError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, apikey.ErrNotFound):
-		writeError(w, r, http.StatusNotFound, "no such key")
-	case errors.Is(err, apikey.ErrInvalid):
-		writeError(w, r, http.StatusBadRequest, err.Error())
-	case errors.Is(err, apikey.ErrRevoked), errors.Is(err, apikey.ErrExpired), errors.Is(err, apikey.ErrAlreadyRolled):
-		writeError(w, r, http.StatusConflict, err.Error())
-	default:
-		writeError(w, r, http.StatusInternalServerError, "key management failed")
-	}
 }
 
 func decodeJSON(r *http.Request, v any) error {

@@ -3,8 +3,9 @@
 # go vet and gofmt; the examples' smoke tests; the PostgreSQL tests against
 # a throwaway server the tests start themselves.
 #
-# With CI=true (.ci/run sets it) it also installs PostgreSQL from Debian if
-# it is missing, fails instead of skipping when PostgreSQL cannot be found,
+# With CI=true (.ci/run sets it) it also installs PostgreSQL and Chromium
+# (for the real-browser test in manage/browser) from Debian if they are
+# missing, fails instead of skipping when either cannot be found,
 # runs every fuzz target for FUZZTIME (default 30s) and runs each benchmark
 # once (-benchtime=100x) so none of them rots.
 set -euo pipefail
@@ -21,6 +22,19 @@ if [ "$ci" = true ] && ! have_postgres && [ -z "${APIKEY_TEST_DATABASE_URL:-}" ]
 	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 	$sudo_cmd apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+
+# The names manage/browser looks for, and CHROME_PATH, which it takes first.
+have_chromium() {
+	[ -n "${CHROME_PATH:-}" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null ||
+		command -v google-chrome >/dev/null || command -v google-chrome-stable >/dev/null
+}
+if [ "$ci" = true ] && ! have_chromium; then
+	step "installing Chromium from Debian"
+	sudo_cmd=""
+	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+	$sudo_cmd apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 modules=$(find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' -exec dirname {} \; | sort)

@@ -22,6 +22,7 @@ func ExampleNew() {
 	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Scopes: scopes}
 	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
 
+	// readme:manage
 	h, err := manage.New(store, manage.Config{
 		Keys: keys,
 		Path: "/settings/api-keys",
@@ -32,14 +33,15 @@ func ExampleNew() {
 			}
 			return manage.Caller{ID: "user_1", Owner: account}, nil
 		},
-		Audit: manage.NewMemoryAudit(0),
+		Audit: manage.NewMemoryAudit(0), // or pgstore's Store, or manage.NewSlogAudit
 	})
-	if err != nil {
-		panic(err)
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/settings/api-keys/", h)
 	mux.Handle("/settings/api-keys", h)
+	// readme:end
+	if err != nil {
+		panic(err)
+	}
 
 	send := func(method, path, body string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))

@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,10 @@ type Config struct {
 	Keys KeyConfig
 	// Store finds keys by digest. Required.
 	Store KeyStore
+	// Fallback is asked for a credential none of Keys.Formats accepts (a
+	// key from another system, package legacy): the key; an error wrapping
+	// ErrNotFound (401); another error (503). It bounds its own cost.
+	Fallback func(ctx context.Context, credential string) (*Key, error)
 
 	// MethodPolicy names the scope each HTTP method needs on every request
 	// (ReadWritePolicy is the usual REST one). Default nil: no scope is
@@ -29,23 +34,21 @@ type Config struct {
 	// Sources: where the credential may be read; a request with one in
 	// more than one of them is refused. Default: FromBearer().
 	Sources []Source
-	// HideCredentials removes the credential from the request before the
-	// next handler sees it (a copy of the header map). Default false.
+	// HideCredentials removes the credential before the next handler.
 	HideCredentials bool
 	// Environment, when set, is the one accepted: EnvLive refuses test
 	// keys before the store is asked. Default 0: both.
 	Environment Environment
-	// OwnerHeader binds keys to their owner (an "Email" header, say): the
-	// request must carry one such header equal to Key.Owner (ASCII
-	// case-insensitive for an e-mail address), else 403. Default "".
+	// OwnerHeader binds keys to their owner: the request must carry one
+	// such header equal to Key.Owner (ASCII case-insensitive), else 403.
 	OwnerHeader string
 	// Anonymous: methods a request without a credential may use ("*":
 	// all). It holds no scopes: FromContext reports false, Require answers
 	// 401. A bad credential is refused whatever the method. Default none.
 	Anonymous []string
-	// Realm of the WWW-Authenticate challenge. Default "api".
-	Realm string
-	// RetryAfter of a 503, in whole seconds. Default 1 s.
+	// Realm of the WWW-Authenticate challenge ("api"); RetryAfter of a 503,
+	// in whole seconds (1 s).
+	Realm      string
 	RetryAfter time.Duration
 
 	// RequestIDHeader carries the request id, the one error bodies call
@@ -108,7 +111,7 @@ func (c Config) compile(m *Middleware) error {
 			}
 		}
 	}
-	m.store, m.hasher = c.Store, m.keys.hasher()
+	m.store, m.hasher, m.fallback = c.Store, m.keys.hasher(), c.Fallback
 	m.rehasher, _ = c.Store.(Rehasher)
 	m.style = cmp.Or(c.Style, defaultStyle)
 	m.sources = append([]Source(nil), c.Sources...)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/cache"
+	"github.com/keygate/apikey/internal/testkit"
 	"github.com/keygate/apikey/storetest"
 )
 
@@ -61,6 +62,6 @@ func TestLookupOnlyContract(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return apikey.KeyStoreFunc(s.Lookup)
+		return testkit.StoreFunc(s.Lookup)
 	})
 }

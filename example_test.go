@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/internal/testkit"
 )
 
 // Protect a handler: the store keeps a digest of each key, the middleware
@@ -176,7 +177,7 @@ func ExampleNewMemoryStore() {
 func ExampleKeyConfig_NewKey() {
 	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
 	filed := map[apikey.Digest]*apikey.Key{} // your database
-	store := apikey.KeyStoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
+	store := testkit.StoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
 		if k, ok := filed[d]; ok {
 			return k, nil
 		}
@@ -211,7 +212,7 @@ func ExampleKeyConfig_Successor() {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}, Clock: func() time.Time { return now }}
 	filed := map[apikey.Digest]*apikey.Key{} // your database
-	store := apikey.KeyStoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
+	store := testkit.StoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
 		if k, ok := filed[d]; ok {
 			return k, nil
 		}
@@ -457,20 +458,28 @@ func ExampleConfig_requestID() {
 	// a new id
 }
 
-// KeyStoreFunc adapts a function to KeyStore: here a decorator that counts
-// lookups. The middleware learns nothing from the store's type, so the
-// wrapped store authenticates exactly as the bare one.
-func ExampleKeyStoreFunc() {
+// meteredStore is a decorator: it counts the lookups of the store it
+// wraps.
+type meteredStore struct {
+	apikey.KeyStore
+	lookups atomic.Int64
+}
+
+func (c *meteredStore) Lookup(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+	c.lookups.Add(1)
+	return c.KeyStore.Lookup(ctx, d)
+}
+
+// A KeyStore is one method, so a decorator is a small type: here one that
+// counts lookups. The middleware learns nothing from the store's type, so
+// the wrapped store authenticates exactly as the bare one.
+func ExampleKeyStore() {
 	ctx := context.Background()
 	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
 	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
 	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "metered"})
 
-	var lookups atomic.Int64
-	counted := apikey.KeyStoreFunc(func(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
-		lookups.Add(1)
-		return store.Lookup(ctx, d)
-	})
+	counted := &meteredStore{KeyStore: store}
 	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: counted})
 	handler := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 
@@ -481,7 +490,7 @@ func ExampleKeyStoreFunc() {
 		handler.ServeHTTP(w, r)
 		fmt.Println(w.Code)
 	}
-	fmt.Println(lookups.Load()) // the second key failed its checksum: no lookup
+	fmt.Println(counted.lookups.Load()) // the second key failed its checksum: no lookup
 	// Output:
 	// 200
 	// 401

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"regexp"
 	"strings"
 	"unsafe"
 )
@@ -160,6 +161,47 @@ func (f *Format) Parse(key string) (Environment, error) {
 		}
 	}
 	return env, nil
+}
+
+// Pattern is a regular expression (RE2) matching this format's keys in
+// text, for a secret scanner or a pre-commit hook; Parse confirms a match.
+func (f *Format) Pattern() string {
+	var b strings.Builder
+	b.WriteString(`(?:^|[^0-9A-Za-z_])(`)
+	prefixes := []string{f.live}
+	if f.hasTest {
+		prefixes = append(prefixes, f.test)
+	}
+	b.WriteString("(?:")
+	for i, p := range prefixes {
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		b.WriteString(regexp.QuoteMeta(p))
+	}
+	b.WriteString(")")
+	b.WriteString(charClass(f.alphabet))
+	fmt.Fprintf(&b, "{%d}", f.length)
+	if f.checksum {
+		fmt.Fprintf(&b, "%s{%d}", charClass(alphabetBase62), checksumLength)
+	}
+	b.WriteString(`)(?:$|[^0-9A-Za-z_])`)
+	return b.String()
+}
+
+// charClass is a regexp character class of exactly the alphabet's bytes.
+func charClass(alphabet string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := 0; i < len(alphabet); i++ {
+		c := alphabet[i]
+		if strings.IndexByte(`\]^-[`, c) >= 0 {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
+	b.WriteByte(']')
+	return b.String()
 }
 
 // cutPrefix splits off the prefix. Live first: no prefix overlaps another,

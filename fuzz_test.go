@@ -29,6 +29,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/internal/testkit"
 	"github.com/keygate/apikey/presets"
 	"github.com/keygate/apikey/storetest"
 )
@@ -428,7 +429,7 @@ func FuzzParse(f *testing.F) {
 	for i, fr := range fuzzShippedFormats {
 		formats[i] = fr.f
 	}
-	notFound := apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound })
+	notFound := testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound })
 	all := apikey.KeyConfig{Formats: formats}
 	byEnv := map[apikey.Environment]*apikey.Middleware{
 		apikey.EnvLive: newMiddleware(f, apikey.Config{Keys: all, Store: notFound, Environment: apikey.EnvLive}),

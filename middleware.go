@@ -17,6 +17,7 @@ type Middleware struct {
 	keys     KeyConfig
 	hasher   hasher
 	store    KeyStore
+	fallback func(context.Context, string) (*Key, error)
 	rehasher Rehasher
 	policy   *compiledPolicy
 	style    ErrorStyle
@@ -135,7 +136,10 @@ func (m *Middleware) Verify(ctx context.Context, credential string) (*Key, error
 func (m *Middleware) verify(ctx context.Context, cred string) (*Key, Reason, error) {
 	env, err := parseAny(m.keys.Formats, cred)
 	if err != nil {
-		return nil, ReasonMalformed, err
+		if m.fallback == nil {
+			return nil, ReasonMalformed, err
+		}
+		return m.verifyFallback(ctx, cred)
 	}
 	if m.env != 0 && env != m.env {
 		return nil, ReasonEnvironment, nil
@@ -144,6 +148,39 @@ func (m *Middleware) verify(ctx context.Context, cred string) (*Key, Reason, err
 	if reason != 0 {
 		return nil, reason, err
 	}
+	return m.check(key, env)
+}
+
+// verifyFallback asks Config.Fallback about a credential none of the
+// formats accepts, and checks the key it finds as any other.
+func (m *Middleware) verifyFallback(ctx context.Context, cred string) (*Key, Reason, error) {
+	key, err := safeFallback(ctx, m.fallback, cred)
+	switch {
+	case err == nil && key == nil:
+		return nil, ReasonStoreFailure, errors.New("apikey: Config.Fallback returned no key and no error")
+	case errors.Is(err, ErrNotFound):
+		return nil, ReasonUnknown, err
+	case err != nil:
+		return nil, ReasonStoreFailure, err
+	case m.env != 0 && key.Environment != m.env:
+		return key, ReasonEnvironment, nil
+	}
+	return m.check(key, key.Environment)
+}
+
+// safeFallback calls Config.Fallback and turns a panic into an error.
+func safeFallback(ctx context.Context, f func(context.Context, string) (*Key, error), cred string) (k *Key, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			k, err = nil, fmt.Errorf("apikey: Config.Fallback panicked: %v", p)
+		}
+	}()
+	return f(ctx, cred)
+}
+
+// check applies the key's state, and that its environment is the one the
+// credential says.
+func (m *Middleware) check(key *Key, env Environment) (*Key, Reason, error) {
 	var now time.Time // read the clock only for a key that can expire
 	if !key.ExpiresAt.IsZero() {
 		now = m.keys.Clock()

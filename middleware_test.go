@@ -21,6 +21,7 @@ import (
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/cache"
 	"github.com/keygate/apikey/internal/faultstore"
+	"github.com/keygate/apikey/internal/testkit"
 	"github.com/keygate/apikey/presets"
 )
 
@@ -153,7 +154,7 @@ func TestSourcesAndReasons(t *testing.T) {
 // A format-level rejection never reaches the store.
 func TestRejectedBeforeTheStore(t *testing.T) {
 	var lookups atomic.Int32
-	store := apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
+	store := testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
 		lookups.Add(1)
 		return nil, apikey.ErrNotFound
 	})
@@ -782,10 +783,10 @@ func TestStoreAnswersThatAreNotFaults(t *testing.T) {
 		store  apikey.KeyStore
 		reason apikey.Reason
 	}{
-		{"wrapped not-found is 401", apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
+		{"wrapped not-found is 401", testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
 			return nil, errors.Join(errors.New("no rows"), apikey.ErrNotFound)
 		}), apikey.ReasonUnknown},
-		{"nil key and nil error is a store failure", apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
+		{"nil key and nil error is a store failure", testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
 			return nil, nil
 		}), apikey.ReasonStoreFailure},
 	}
@@ -946,7 +947,7 @@ func TestDecoratedStoresAnswerTheSame(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, mgr.Revoke(ctx, k.ID))
 
-			decorated := apikey.KeyStoreFunc(func(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+			decorated := testkit.StoreFunc(func(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
 				return ks.Lookup(ctx, d)
 			})
 			requests := []struct {

@@ -21,12 +21,6 @@ type KeyStore interface {
 
 // readme:end
 
-// KeyStoreFunc adapts a function to KeyStore.
-type KeyStoreFunc func(ctx context.Context, digest Digest) (*Key, error)
-
-// Lookup calls f.
-func (f KeyStoreFunc) Lookup(ctx context.Context, d Digest) (*Key, error) { return f(ctx, d) }
-
 // Manager is the management ability of a store. Create returns the secret,
 // never available again; List returns keys oldest first; Revoke is at once
 // and for ever (again: no error, the first time kept); Roll replaces a key

@@ -21,6 +21,7 @@ import (
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/cache"
 	"github.com/keygate/apikey/internal/faultstore"
+	"github.com/keygate/apikey/internal/testkit"
 	"github.com/keygate/apikey/storetest"
 )
 
@@ -399,7 +400,7 @@ func TestCacheTimeoutAndCancellation(t *testing.T) {
 func TestCachePanicIsAnError(t *testing.T) {
 	ctx := context.Background()
 	var calls atomic.Int32
-	c, err := cache.New(apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
+	c, err := cache.New(testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
 		calls.Add(1)
 		panic("boom")
 	}), cache.Config{})
@@ -415,7 +416,7 @@ func TestCachePanicIsAnError(t *testing.T) {
 	assert.Zero(t, c.Stats().Entries)
 
 	// A store that answers neither a key nor an error fails too.
-	c, err = cache.New(apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, nil }), cache.Config{})
+	c, err = cache.New(testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, nil }), cache.Config{})
 	require.NoError(t, err)
 	_, err = c.Lookup(ctx, digestN(1))
 	require.Error(t, err)
@@ -500,14 +501,14 @@ func TestCacheForwardsRehash(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "cur", k.PepperID)
 
-	plain, err := cache.New(apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound }), cache.Config{})
+	plain, err := cache.New(testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound }), cache.Config{})
 	require.NoError(t, err)
 	assert.ErrorIs(t, plain.Rehash(ctx, "key_x", apikey.Digest{}, "cur"), errors.ErrUnsupported,
 		"a store that cannot rehash says so: the middleware logs that the key stays under its old pepper")
 }
 
 func TestCacheNewErrors(t *testing.T) {
-	store := apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound })
+	store := testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound })
 	for _, tc := range []struct {
 		name  string
 		store apikey.KeyStore
@@ -729,7 +730,7 @@ func BenchmarkVerifyCachedVsMemory(b *testing.B) {
 // keyStore finds a key for every digest, with an ID made of the digest's
 // first 8 bytes.
 func keyStore() apikey.KeyStore {
-	return apikey.KeyStoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
+	return testkit.StoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
 		return &apikey.Key{ID: keyID(d)}, nil
 	})
 }
@@ -740,7 +741,7 @@ func keyID(d apikey.Digest) string {
 
 // unknownStore knows no digest.
 func unknownStore() apikey.KeyStore {
-	return apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound })
+	return testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) { return nil, apikey.ErrNotFound })
 }
 
 // A flood of distinct unknown digests fills the negative table only: every
@@ -753,7 +754,7 @@ func TestCacheNegativeFloodKeepsKeys(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(storetest.Epoch)
 	var calls atomic.Int64
-	store := apikey.KeyStoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
+	store := testkit.StoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
 		calls.Add(1)
 		if d[0]&1 == 0 {
 			return &apikey.Key{ID: keyID(d)}, nil
@@ -811,7 +812,7 @@ func TestCacheClockKeepsHotKeys(t *testing.T) {
 	clock := storetest.NewClock(storetest.Epoch)
 	var mu sync.Mutex
 	calls := map[apikey.Digest]int{}
-	store := apikey.KeyStoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
+	store := testkit.StoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
 		mu.Lock()
 		calls[d]++
 		mu.Unlock()
@@ -859,7 +860,7 @@ func TestCacheInvalidateKeyIndex(t *testing.T) {
 		}
 		return keyID(d)
 	}
-	store := apikey.KeyStoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
+	store := testkit.StoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
 		calls.Add(1)
 		return &apikey.Key{ID: id(d)}, nil
 	})
@@ -1277,7 +1278,7 @@ func TestCacheFeed(t *testing.T) {
 func TestCacheRealClock(t *testing.T) {
 	ctx := context.Background()
 	var calls atomic.Int64
-	c, err := cache.New(apikey.KeyStoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
+	c, err := cache.New(testkit.StoreFunc(func(_ context.Context, d apikey.Digest) (*apikey.Key, error) {
 		calls.Add(1)
 		return &apikey.Key{ID: keyID(d)}, nil
 	}), cache.Config{TTL: 40 * time.Millisecond})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/cache"
+	"github.com/keygate/apikey/internal/testkit"
 	"github.com/keygate/apikey/pgstore"
 	"github.com/keygate/apikey/pgstore/internal/pgtest"
 )
@@ -380,7 +381,7 @@ func TestDecoratorAnswersTheSame(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
 			var calls atomic.Int64
-			wrapped := apikey.KeyStoreFunc(func(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+			wrapped := testkit.StoreFunc(func(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
 				calls.Add(1)
 				return st.store.Lookup(ctx, d)
 			})

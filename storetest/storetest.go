@@ -13,7 +13,7 @@
 // an apikey.Manager gets the management cases too, and an
 // apikey.UsageStore or apikey.Rehasher those of its ability; each case a
 // store cannot run is skipped, saying why. Every store gets the decorator
-// check: wrapped in an apikey.KeyStoreFunc, it answers every request the
+// check: wrapped in a decorator, it answers every request the
 // same.
 //
 // The suite drives time through the KeyConfig's Clock (a *Clock), so it
@@ -291,7 +291,7 @@ func testDecoratorAnswersTheSame(e *env) {
 	unknown, err := e.keys.NewKey(apikey.KeySpec{Name: "never stored"})
 	e.must(err, "NewKey")
 	var calls int
-	wrapped := apikey.KeyStoreFunc(func(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+	wrapped := lookupFunc(func(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
 		calls++
 		return e.store.Lookup(ctx, d)
 	})
@@ -788,4 +788,12 @@ func testRehash(e *env) {
 	_, err = e.store.Lookup(e.ctx, e.keys.Digest(s.Reveal()))
 	e.wantErr(err, apikey.ErrNotFound, "Lookup under the old digest")
 	e.wantErr(rh.Rehash(e.ctx, "key_missing", nd, "p2"), apikey.ErrNotFound, "Rehash of an unknown key")
+}
+
+// lookupFunc adapts a function to apikey.KeyStore: the decorator of
+// DecoratorAnswersTheSame.
+type lookupFunc func(ctx context.Context, d apikey.Digest) (*apikey.Key, error)
+
+func (f lookupFunc) Lookup(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+	return f(ctx, d)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/internal/faultstore"
+	"github.com/keygate/apikey/internal/testkit"
 )
 
 func TestFaults(t *testing.T) {
@@ -60,7 +61,7 @@ func TestFaults(t *testing.T) {
 	assert.ErrorIs(t, s.Rehash(ctx, "x", d, "p"), boom)
 	s.Clear()
 	assert.ErrorIs(t, s.Rehash(ctx, "nope", d, "p"), apikey.ErrNotFound, "forwarded to the wrapped Rehasher")
-	assert.ErrorIs(t, faultstore.New(apikey.KeyStoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
+	assert.ErrorIs(t, faultstore.New(testkit.StoreFunc(func(context.Context, apikey.Digest) (*apikey.Key, error) {
 		return nil, apikey.ErrNotFound
 	})).Rehash(ctx, "x", d, "p"), faultstore.ErrNoRehash)
 

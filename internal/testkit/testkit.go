@@ -5,6 +5,7 @@ package testkit
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"sync"
@@ -45,4 +46,13 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// StoreFunc adapts a function to apikey.KeyStore, for tests that decorate
+// or fake a store.
+type StoreFunc func(ctx context.Context, d apikey.Digest) (*apikey.Key, error)
+
+// Lookup calls f.
+func (f StoreFunc) Lookup(ctx context.Context, d apikey.Digest) (*apikey.Key, error) {
+	return f(ctx, d)
 }

@@ -43,6 +43,7 @@ func ExampleNew() {
 		panic(err)
 	}
 	audit := manage.NewMemoryAudit(0)
+	// readme:leak
 	h, err := leak.New(store, leak.Config{
 		Keys:      keys,
 		KeySource: leak.StaticKeys(map[string]*ecdsa.PublicKey{"k1": &github.PublicKey}),
@@ -51,6 +52,7 @@ func ExampleNew() {
 			fmt.Printf("tell %s: key %s found at %s: %s\n", f.Owner, f.Environment, f.URL, f.Action)
 		},
 	})
+	// readme:end
 	if err != nil {
 		panic(err)
 	}

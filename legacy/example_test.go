@@ -22,6 +22,7 @@ func Example() {
 	// test key, made by testdata/make_vectors.py).
 	export := `{"key":{"id":"key_reports","name":"reports","scopes":["read"]},"prefix":"CD2Brhsy","scheme":"drf-api-key",` +
 		`"hash":"sha512$$71f3679c05332aa9d48bc8925429d60491ba71ce9a898707af8bc67dc71fea6f6be0f81ba995d00703e08d0043af65bdc18d8363291ca29a6afbb75b24ebfa9a"}`
+	// readme:legacy
 	records, err := legacy.ReadRecords(strings.NewReader(export))
 	if err != nil {
 		panic(err)
@@ -31,6 +32,7 @@ func Example() {
 		panic(err)
 	}
 	mw, _ := apikey.New(apikey.Config{Keys: keys, Store: store, Fallback: v.Fallback, NoRequestID: true})
+	// readme:end
 	h := mw.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		k, _ := apikey.FromContext(r.Context())
 		fmt.Fprint(w, k.ID)

@@ -94,7 +94,12 @@ const (
 	sqlInsert = `INSERT INTO apikey_keys (id, digest, pepper_id, name, environment, scopes, owner,
 	metadata, hint, created_at, expires_at, revoked_at, rolled_from, rolled_to, rolled_at, disabled)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
-	sqlInsertUsage = `INSERT INTO apikey_usage (key_id, requests, last_used_at) VALUES ($1, $2, $3)`
+	// sqlInsertUsage sets an added key's usage; the row the insert trigger
+	// made is replaced.
+	sqlInsertUsage = `INSERT INTO apikey_usage (key_id, requests, last_used_at, idle_since)
+	VALUES ($1, $2, $3, COALESCE($3, (SELECT created_at FROM apikey_keys WHERE id = $1)))
+	ON CONFLICT (key_id) DO UPDATE SET requests = excluded.requests, last_used_at = excluded.last_used_at,
+		idle_since = excluded.idle_since`
 	// sqlRevoke keeps the first revocation time; it updates the row even
 	// then, so that a second revocation publishes again.
 	sqlRevoke     = `UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`
@@ -116,9 +121,11 @@ const (
 	sqlRollup = `WITH d AS (DELETE FROM apikey_usage_deltas RETURNING key_id, requests, last_used_at),
 	s AS (SELECT d.key_id, sum(d.requests)::bigint AS n, max(d.last_used_at) AS t
 		FROM d JOIN apikey_keys k ON k.id = d.key_id GROUP BY d.key_id)
-	INSERT INTO apikey_usage (key_id, requests, last_used_at) SELECT key_id, n, t FROM s ORDER BY key_id
+	INSERT INTO apikey_usage (key_id, requests, last_used_at, idle_since)
+		SELECT key_id, n, t, COALESCE(t, now()) FROM s ORDER BY key_id
 	ON CONFLICT (key_id) DO UPDATE SET requests = apikey_usage.requests + excluded.requests,
-		last_used_at = GREATEST(apikey_usage.last_used_at, excluded.last_used_at)`
+		last_used_at = GREATEST(apikey_usage.last_used_at, excluded.last_used_at),
+		idle_since = GREATEST(apikey_usage.idle_since, excluded.last_used_at)`
 	sqlPruneFlushes = `DELETE FROM apikey_usage_flushes WHERE at < now() - make_interval(secs => $1)`
 )
 

@@ -22,6 +22,7 @@ func ExampleNew() {
 	clock.Advance(time.Hour)
 	store.Create(ctx, apikey.KeySpec{Name: "backup", Owner: "acct_2"})
 
+	// readme:sweep
 	s, err := sweep.New(store, sweep.Config{
 		Keys:               keys,
 		ExpiringWithin:     14 * 24 * time.Hour,
@@ -33,6 +34,7 @@ func ExampleNew() {
 			return nil
 		},
 	})
+	// readme:end
 	if err != nil {
 		panic(err)
 	}

@@ -297,8 +297,10 @@ func TestReplayIsHarmless(t *testing.T) {
 				assert.Len(t, keys, 1)
 			}
 			want := 1
-			if action == leak.Notify {
-				want = 2 // nothing on the key says it was notified: documented
+			if action == leak.Notify || action == leak.Disable {
+				// Nothing changes on the key, so nothing says it was
+				// reported: the owner hears again (documented).
+				want = 2
 			}
 			assert.Len(t, f.events(), want)
 			assert.Len(t, f.leaks(), want)
@@ -602,4 +604,36 @@ func TestActionString(t *testing.T) {
 	assert.Equal(t, "action(9)", leak.Action(9).String())
 	var zero leak.Action
 	assert.Equal(t, leak.Revoke, zero, "the zero Action is the safest")
+}
+
+// A key its owner rolled with a long grace: a report of its old secret
+// revokes it at once (its successor works), under every policy; a key this
+// policy rolled keeps the grace it gave. A key already disabled is
+// reported, not ignored.
+func TestReportOfARolledOrDisabledKey(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, defaultKeys(), func(c *leak.Config) {
+		c.Policy = map[apikey.Environment]leak.Action{apikey.EnvLive: leak.Roll}
+	})
+	k, secret := f.create(apikey.EnvLive, "acme")
+	next, nextSecret, err := f.store.Roll(ctx, k.ID, 300*24*time.Hour)
+	require.NoError(t, err)
+	body := reportOf(secret, "kg_live_random")
+	f.send(body, map[string]string{leak.HeaderKeyID: f.github.id, leak.HeaderSignature: f.github.sign(t, body)})
+	assert.Equal(t, apikey.StateRevoked, f.key(k.ID).State(time.Now()), "the leaked secret stops at once")
+	assert.Equal(t, apikey.StateActive, f.key(next.ID).State(time.Now()), "its successor is not touched")
+	_ = nextSecret
+	assert.Len(t, f.events(), 1)
+	assert.Len(t, f.leaks(), 1)
+
+	g := newFixture(t, defaultKeys(), func(c *leak.Config) {
+		c.Policy = map[apikey.Environment]leak.Action{apikey.EnvLive: leak.Disable}
+	})
+	d, dsecret := g.create(apikey.EnvLive, "acme")
+	_, err = g.store.Update(ctx, d.ID, func(k *apikey.Key) error { k.Disabled = true; return nil })
+	require.NoError(t, err)
+	body = reportOf(dsecret, "kg_live_random")
+	g.send(body, map[string]string{leak.HeaderKeyID: g.github.id, leak.HeaderSignature: g.github.sign(t, body)})
+	assert.Len(t, g.events(), 1, "a disabled key's leak is recorded")
+	assert.Len(t, g.leaks(), 1, "and its owner told")
 }

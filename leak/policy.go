@@ -47,9 +47,11 @@ type acted struct {
 // act applies the policy to the key id, whose secret m reports, and
 // records what it did. Under the key's lock it reads the key afresh, so
 // that a report delivered twice, even at once, acts once: a key that
-// cannot work any more (revoked, expired, rolled past its grace), a
-// disabled key under Disable and a rolled key under Roll are left alone.
-// Notify has nothing to remember and notifies again.
+// cannot work any more (revoked, expired, rolled past its grace) and a key
+// this policy rolled are left alone. A key its owner rolled with a grace
+// longer than Config.Grace is revoked (its successor is not touched). A
+// disabled key under Disable, and any key under Notify, is reported again
+// each time: nothing changes, and its owner must know.
 func (h *Handler) act(r *http.Request, id string, m match) error {
 	ctx := r.Context()
 	mu := &h.locks[stripe(id)]
@@ -86,7 +88,14 @@ func (h *Handler) apply(ctx context.Context, k *apikey.Key, action Action) (*act
 	switch action {
 	case Roll:
 		if k.RolledTo != "" {
-			return nil, nil // rolled already: its grace stands
+			// Rolled already. By this policy (a report delivered again):
+			// the grace it gave stands. By its owner, with a longer grace:
+			// the leaked secret must not work that long, so it is revoked;
+			// its successor is not touched.
+			if !k.ExpiresAt.IsZero() && !k.ExpiresAt.After(h.clock().Add(h.grace)) {
+				return nil, nil
+			}
+			return h.revoke(ctx, k)
 		}
 		succ, secret, err := h.store.Roll(ctx, k.ID, h.grace)
 		switch {
@@ -99,7 +108,9 @@ func (h *Handler) apply(ctx context.Context, k *apikey.Key, action Action) (*act
 		return &acted{action: Roll, successor: succ, secret: secret}, nil
 	case Disable:
 		if k.Disabled {
-			return nil, nil
+			// Off already, but its owner could switch it on again: say the
+			// secret leaked (again, if the report is delivered again).
+			return &acted{action: Disable}, nil
 		}
 		if k.RolledTo == "" {
 			_, err := h.store.Update(ctx, k.ID, func(k *apikey.Key) error {

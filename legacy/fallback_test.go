@@ -16,6 +16,7 @@ import (
 
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/legacy"
+	"github.com/keygate/apikey/storetest"
 )
 
 // A flood of random credentials, and of credentials that merely look
@@ -272,4 +273,39 @@ func TestMaxSlowAtOnce(t *testing.T) {
 	assert.EqualValues(t, busy, st.Refused)
 	_, err = legacy.New(e.store, legacy.Config{Keys: e.keys, MaxSlowAtOnce: -1})
 	assert.ErrorIs(t, err, apikey.ErrInvalid)
+}
+
+// After a pepper rotation a migrated key still works: found under the old
+// pepper, with no legacy hash and no new migration, and filed again under
+// the current one, so the next request finds it at once.
+func TestPepperRotation(t *testing.T) {
+	rec, key := cheapRecord(t, "key_a")
+	clock := storetest.NewClock(storetest.Epoch)
+	p1, err := apikey.NewPepper("p1", []byte(strings.Repeat("1", 32)))
+	require.NoError(t, err)
+	p2, err := apikey.NewPepper("p2", []byte(strings.Repeat("2", 32)))
+	require.NoError(t, err)
+	keys := newKeys(clock)
+	keys.Peppers = []apikey.Pepper{p1}
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	require.NoError(t, err)
+	v, err := legacy.New(store, legacy.Config{Keys: keys, Records: []legacy.Record{rec}})
+	require.NoError(t, err)
+	_, err = v.Fallback(ctx, key)
+	require.NoError(t, err, "migrated under p1")
+
+	// A restart with p2 current, the records loaded again.
+	rotated := keys
+	rotated.Peppers = []apikey.Pepper{p2, p1}
+	v2, err := legacy.New(store, legacy.Config{Keys: rotated, Records: []legacy.Record{rec}})
+	require.NoError(t, err)
+	k, err := v2.Fallback(ctx, key)
+	require.NoError(t, err, "found under the old pepper")
+	assert.Equal(t, "key_a", k.ID)
+	assert.Zero(t, v2.Stats().Slow, "no legacy hash")
+	assert.Zero(t, v2.Stats().Migrated)
+	found, err := store.Lookup(ctx, rotated.Digest(key))
+	require.NoError(t, err, "filed again under p2")
+	assert.Equal(t, "p2", found.PepperID)
+	assert.Equal(t, map[string]int{legacy.SchemeBcrypt: 0}, v2.Remaining())
 }

@@ -90,13 +90,13 @@ func (v *Verifier) Fallback(ctx context.Context, cred string) (*apikey.Key, erro
 	}
 	d := v.keys.Digest(cred)
 	drops := v.drops.Load()
-	if k, err := v.lookup(ctx, d); k != nil || err != nil {
+	if k, err := v.lookupMigrated(ctx, cred, d); k != nil || err != nil {
 		return k, err
 	}
 	e := v.find(cred)
 	if e == nil {
 		if v.drops.Load() != drops { // a record was migrated meanwhile: maybe this one
-			if k, err := v.lookup(ctx, d); k != nil || err != nil {
+			if k, err := v.lookupMigrated(ctx, cred, d); k != nil || err != nil {
 				return k, err
 			}
 		}
@@ -104,22 +104,24 @@ func (v *Verifier) Fallback(ctx context.Context, cred string) (*apikey.Key, erro
 		return nil, errNoRecord
 	}
 	if e.slow() {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("legacy: %w", err)
+		}
+		// A slot first, then a token: a request refused for the one does
+		// not spend the other.
+		select {
+		case v.running <- struct{}{}:
+			defer func() { <-v.running }()
+		default:
+			v.stats.refused.Add(1)
+			return nil, ErrBusy
+		}
 		ok, warn := v.limit.allow()
 		if !ok {
 			v.stats.refused.Add(1)
 			if warn && v.logger != nil {
 				v.logger.Warn("legacy: slow verifications over Config.MaxSlowPerSecond: refusing with 503", "scheme", e.scheme)
 			}
-			return nil, ErrBusy
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("legacy: %w", err)
-		}
-		select {
-		case v.running <- struct{}{}:
-			defer func() { <-v.running }()
-		default:
-			v.stats.refused.Add(1)
 			return nil, ErrBusy
 		}
 		v.stats.slow.Add(1)
@@ -151,6 +153,39 @@ func (v *Verifier) lookup(ctx context.Context, d apikey.Digest) (*apikey.Key, er
 	}
 	return nil, fmt.Errorf("legacy: store lookup: %w", err)
 }
+
+// lookupMigrated finds a key migrated before, filed under this library's
+// digest d of cred, or under an older pepper of Config.Keys: then it is
+// filed again under d (when the store is an apikey.Rehasher), as the
+// middleware does for keys of its own formats.
+func (v *Verifier) lookupMigrated(ctx context.Context, cred string, d apikey.Digest) (*apikey.Key, error) {
+	if k, err := v.lookup(ctx, d); k != nil || err != nil {
+		return k, err
+	}
+	for _, p := range v.keys.Peppers[min(1, len(v.keys.Peppers)):] {
+		old := v.keys
+		old.Peppers = []apikey.Pepper{p}
+		k, err := v.lookup(ctx, old.Digest(cred))
+		if k == nil || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if rh, ok := v.store.(apikey.Rehasher); ok {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rehashTimeout)
+			if err := rh.Rehash(rctx, k.ID, d, v.pepperID); err != nil && v.logger != nil {
+				v.logger.Warn("legacy: re-filing a migrated key under the current pepper failed", "key_id", k.ID, "error", err)
+			}
+			cancel()
+		}
+		return k, nil
+	}
+	return nil, nil
+}
+
+// rehashTimeout bounds the re-filing of a key found under an old pepper.
+const rehashTimeout = time.Second
 
 // find returns the record cred can belong to, or nil, without a slow hash.
 func (v *Verifier) find(cred string) *entry {

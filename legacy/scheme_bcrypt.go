@@ -38,12 +38,13 @@ func parseBcrypt(s string) (secretHash, error) {
 	return bcryptHash{encoded: []byte(s)}, nil
 }
 
-// verify compares in constant time (bcrypt's own comparison). Like
-// htpasswd and PHP, bcrypt reads at most 72 bytes of the key.
+// verify compares in constant time (bcrypt's own comparison). bcrypt
+// reads at most 72 bytes, so any longer credential sharing a key's first 72
+// would pass, and be filed under its own digest: a longer credential is
+// refused.
 func (h bcryptHash) verify(cred string) bool {
-	p := []byte(cred)
-	if len(p) > 72 {
-		p = p[:72]
+	if len(cred) > 72 {
+		return false
 	}
-	return bcrypt.CompareHashAndPassword(h.encoded, p) == nil
+	return bcrypt.CompareHashAndPassword(h.encoded, []byte(cred)) == nil
 }

@@ -42,7 +42,8 @@ func TestVectors(t *testing.T) {
 }
 
 // A djangorestframework-api-key credential must be prefix.secret with the
-// record's prefix; bcrypt reads 72 bytes as htpasswd does.
+// record's prefix; bcrypt refuses what it could not tell apart (over 72
+// bytes).
 func TestSchemeDetails(t *testing.T) {
 	for _, vec := range loadVectors(t) {
 		if vec.Scheme != legacy.SchemeDRF {
@@ -57,6 +58,10 @@ func TestSchemeDetails(t *testing.T) {
 	long := "lg_long_" + strings.Repeat("a", 70)
 	rec := legacy.Record{Key: keyOf("key_long"), Prefix: "lg_long_", Hash: cheapBcrypt(t, long[:72]), Scheme: legacy.SchemeBcrypt}
 	e := newEnv(t, legacy.Config{Records: []legacy.Record{rec}})
-	_, err := e.v.Fallback(ctx, long+"zz") // bcrypt ignores what follows byte 72
+	// bcrypt ignores what follows byte 72, so a longer credential sharing
+	// them would pass and be filed under its own digest: it is refused.
+	_, err := e.v.Fallback(ctx, long+"zz")
+	assert.True(t, isNotFound(err), "over 72 bytes: %v", err)
+	_, err = e.v.Fallback(ctx, long[:72])
 	assert.NoError(t, err)
 }

@@ -23,9 +23,12 @@ func (h *Handler) view(k *apikey.Key) keyJSON {
 	if k == nil {
 		return keyJSON{}
 	}
-	if k.Scopes == nil {
+	if k.Scopes == nil || len(publicMetadata(k.Metadata)) != len(k.Metadata) {
 		k = k.Clone()
-		k.Scopes = []apikey.Scope{}
+		if k.Scopes == nil {
+			k.Scopes = []apikey.Scope{}
+		}
+		k.Metadata = publicMetadata(k.Metadata)
 	}
 	return keyJSON{Key: k, State: k.State(h.clock()).String()}
 }
@@ -187,6 +190,10 @@ func (h *Handler) apiCreate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, badInput("name is required"))
 		return
 	}
+	if err := checkMetadata(in.Metadata); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	spec := apikey.KeySpec{Name: in.Name, Environment: in.Environment, Scopes: in.Scopes, Metadata: in.Metadata, Owner: in.Owner}
 	if in.ExpiresAt != nil {
 		spec.ExpiresAt = *in.ExpiresAt
@@ -234,6 +241,10 @@ func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, badInput("name cannot be empty or null"))
 		return
 	}
+	if err := checkMetadata(in.Metadata.V); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	k, err := h.update(r, c, r.PathValue("id"), "update", func(k *apikey.Key) error {
 		if in.Name.Set {
 			k.Name = in.Name.V
@@ -245,7 +256,7 @@ func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
 			k.ExpiresAt = in.ExpiresAt.V // the zero time for null: no expiry
 		}
 		if in.Metadata.Set {
-			k.Metadata = in.Metadata.V
+			k.Metadata = withReserved(in.Metadata.V, k.Metadata)
 		}
 		return nil
 	})
@@ -443,6 +454,20 @@ func (h *Handler) apiAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	if events == nil {
 		events = []Event{}
+	}
+	if !c.Operator {
+		// A customer sees what was done to its keys, not who operates the
+		// service or from where: another actor is "operator" (but GitHub's
+		// secret scanning, which the customer must know of), and only the
+		// customer's own addresses are shown.
+		for i, e := range events {
+			if e.Actor != c.ID {
+				events[i].Remote = ""
+				if e.Actor != leakActor {
+					events[i].Actor = "operator"
+				}
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": events})
 }

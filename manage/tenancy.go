@@ -72,6 +72,12 @@ func (h *Handler) create(r *http.Request, c Caller, spec apikey.KeySpec) (*apike
 // store's lock, and records what changed under action ("update",
 // "disable", "enable").
 func (h *Handler) update(r *http.Request, c Caller, id, action string, change func(*apikey.Key) error) (*apikey.Key, error) {
+	// Another owner's key is unknown, whatever its state: checked before
+	// the store's own refusals (revoked, rolled) could tell of it, and
+	// again under the key's lock.
+	if _, err := h.get(r.Context(), c, id); err != nil {
+		return nil, err
+	}
 	var before *apikey.Key
 	k, err := h.store.Update(r.Context(), id, func(k *apikey.Key) error {
 		if !c.sees(k) {

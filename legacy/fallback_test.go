@@ -154,10 +154,12 @@ func TestConcurrentMigration(t *testing.T) {
 	for _, replicas := range []int{1, 2} {
 		t.Run(fmt.Sprint(replicas, " replicas"), func(t *testing.T) {
 			rec, key := cheapRecord(t, "key_a")
-			e := newEnv(t, legacy.Config{Records: []legacy.Record{rec}})
+			// As many slow verifications at once as goroutines: this is about
+			// the race to migrate, not about the bound.
+			e := newEnv(t, legacy.Config{Records: []legacy.Record{rec}, MaxSlowAtOnce: 8})
 			vs := []*legacy.Verifier{e.v}
 			if replicas == 2 {
-				v2, err := legacy.New(e.store, legacy.Config{Keys: e.keys, Records: []legacy.Record{rec}})
+				v2, err := legacy.New(e.store, legacy.Config{Keys: e.keys, Records: []legacy.Record{rec}, MaxSlowAtOnce: 8})
 				require.NoError(t, err)
 				vs = append(vs, v2)
 			}

@@ -115,18 +115,6 @@ func defaultFormat() *Format {
 	return f
 }
 
-// entropyBits is the entropy of the random part: Length × log2(|Alphabet|).
-// The checksum adds none.
-func (f *Format) entropyBits() float64 {
-	return float64(f.length) * math.Log2(float64(len(f.alphabet)))
-}
-
-// describe names the format, with the entropy of its random part (Length
-// × log2 of the alphabet's size; the checksum adds none).
-func (f *Format) describe() string {
-	return fmt.Sprintf("%s (%d random chars, %.1f bits, checksum=%t)", f.name, f.length, f.entropyBits(), f.checksum)
-}
-
 // Parse checks that key has this format and returns its environment. On
 // failure the error is a *FormatError wrapping ErrMalformedKey; it never
 // contains the key. Parse never panics and never allocates; input over 128

@@ -34,8 +34,9 @@ type Finding struct {
 	SuccessorSecret apikey.Secret
 }
 
-// Actor is the Event.Actor of the audit events the handler records.
-const Actor = "github-secret-scanning"
+// Actor is the Event.Actor of the audit events the handler records:
+// manage.ActorSecretScanning, which the API Keys page shows customers.
+const Actor = manage.ActorSecretScanning
 
 // acted is what act did to a key.
 type acted struct {

@@ -23,12 +23,12 @@ func (h *Handler) view(k *apikey.Key) keyJSON {
 	if k == nil {
 		return keyJSON{}
 	}
-	if k.Scopes == nil || len(publicMetadata(k.Metadata)) != len(k.Metadata) {
+	if meta := publicMetadata(k.Metadata); k.Scopes == nil || len(meta) != len(k.Metadata) {
 		k = k.Clone()
 		if k.Scopes == nil {
 			k.Scopes = []apikey.Scope{}
 		}
-		k.Metadata = publicMetadata(k.Metadata)
+		k.Metadata = meta
 	}
 	return keyJSON{Key: k, State: k.State(h.clock()).String()}
 }
@@ -463,7 +463,7 @@ func (h *Handler) apiAudit(w http.ResponseWriter, r *http.Request) {
 		for i, e := range events {
 			if e.Actor != c.ID {
 				events[i].Remote = ""
-				if e.Actor != leakActor {
+				if e.Actor != ActorSecretScanning {
 					events[i].Actor = "operator"
 				}
 			}

@@ -20,6 +20,12 @@ type Event struct {
 	Detail string    `json:"detail,omitempty"` // what changed: "scopes: read → read write"; a roll: "successor key_…"
 }
 
+// ActorSecretScanning is the Event.Actor of the actions package leak takes
+// on reports of GitHub's secret scanning. A customer's audit log names it,
+// as it names no other actor but the customer: the customer must know a
+// key leaked.
+const ActorSecretScanning = "github-secret-scanning"
+
 // AuditSink receives every management action (Config.Audit), after it is
 // done. An error is logged to Config.Logger; the action stands and the
 // response does not mention it. Record may be called concurrently.

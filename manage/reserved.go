@@ -72,7 +72,3 @@ func publicMetadata(m map[string]string) map[string]string {
 	}
 	return out
 }
-
-// leakActor is the Event.Actor of package leak's events (GitHub's secret
-// scanning): a customer is shown it, for it must know its key leaked.
-const leakActor = "github-secret-scanning"

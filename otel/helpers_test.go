@@ -138,7 +138,7 @@ func find(rm metricdata.ResourceMetrics, name string) *metricdata.Metrics {
 func attrString(s attribute.Set) string {
 	var parts []string
 	for _, kv := range s.ToSlice() {
-		parts = append(parts, string(kv.Key)+"="+kv.Value.Emit())
+		parts = append(parts, string(kv.Key)+"="+kv.Value.String())
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")
@@ -202,7 +202,7 @@ func allAttributeValues(rm metricdata.ResourceMetrics) []string {
 	var out []string
 	add := func(s attribute.Set) {
 		for _, kv := range s.ToSlice() {
-			out = append(out, string(kv.Key)+"="+kv.Value.Emit())
+			out = append(out, string(kv.Key)+"="+kv.Value.String())
 		}
 	}
 	if rm.Resource != nil {
@@ -232,7 +232,7 @@ func allAttributeValues(rm metricdata.ResourceMetrics) []string {
 					add(p.Attributes)
 					for _, e := range p.Exemplars {
 						for _, kv := range e.FilteredAttributes {
-							out = append(out, string(kv.Key)+"="+kv.Value.Emit())
+							out = append(out, string(kv.Key)+"="+kv.Value.String())
 						}
 					}
 				}

@@ -201,7 +201,7 @@ func TestSpanAttributes(t *testing.T) {
 		} {
 			got := map[string]string{}
 			for _, kv := range spans[i].Attributes() {
-				got[string(kv.Key)] = kv.Value.Emit()
+				got[string(kv.Key)] = kv.Value.String()
 			}
 			if !equalMaps(got, want) {
 				t.Errorf("owner %v: span %d attributes %v, want %v", withOwner, i, got, want)
@@ -232,11 +232,11 @@ func TestNoSecretInAttributes(t *testing.T) {
 	values := allAttributeValues(m.collect())
 	for _, s := range sr.Ended() {
 		for _, kv := range s.Attributes() {
-			values = append(values, string(kv.Key)+"="+kv.Value.Emit())
+			values = append(values, string(kv.Key)+"="+kv.Value.String())
 		}
 		for _, e := range s.Events() {
 			for _, kv := range e.Attributes {
-				values = append(values, string(kv.Key)+"="+kv.Value.Emit())
+				values = append(values, string(kv.Key)+"="+kv.Value.String())
 			}
 		}
 	}

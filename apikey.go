@@ -99,7 +99,10 @@ func (s State) String() string {
 // successor of a key rolled at RolledAt, which stops working at ExpiresAt,
 // the end of its grace period; RolledFrom names the key a successor
 // replaced. Disabled switches a key off, as if revoked, until it is
-// cleared (Manager.Update). Requests and LastUsedAt are the recorded usage.
+// cleared (Manager.Update). Limits are the key's own (Limit); Lineage is
+// the ID of the first key of its roll chain ("" for that key): limits count
+// per lineage, so a successor goes on with its predecessor's counters.
+// Requests and LastUsedAt are the recorded usage.
 type Key struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
@@ -108,6 +111,8 @@ type Key struct {
 	Scopes      []Scope           `json:"scopes"`
 	Owner       string            `json:"owner,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
+	Limits      []Limit           `json:"limits,omitempty"`
+	Lineage     string            `json:"lineage,omitempty"`
 	Hint        string            `json:"hint"`
 	PepperID    string            `json:"pepper_id,omitempty"`
 	RolledFrom  string            `json:"rolled_from,omitempty"`
@@ -164,6 +169,7 @@ func (k *Key) Clone() *Key {
 	c := *k
 	c.Scopes = slices.Clone(k.Scopes)
 	c.Metadata = maps.Clone(k.Metadata)
+	c.Limits = slices.Clone(k.Limits)
 	return &c
 }
 

@@ -65,6 +65,10 @@ type Config struct {
 	// Logger logs each rejection and its Reason (Info; Warn for a store
 	// fault), never the credential. Default nil.
 	Logger *slog.Logger
+	// Limiter charges each request to its key's limits (package limit)
+	// after MethodPolicy, before the next handler: 1, or Cost's. A request
+	// refused after (Require, Cost) gives its charge back. Default nil.
+	Limiter Limiter
 	// Usage counts the requests served: authenticated, and authorized by
 	// MethodPolicy and every Require on the way (package usage).
 	Usage UsageRecorder
@@ -134,6 +138,7 @@ func (c Config) compile(m *Middleware) error {
 	m.requestIDHeader = textproto.CanonicalMIMEHeaderKey(cmp.Or(c.RequestIDHeader, "X-Request-Id"))
 	m.requestID, m.noRequestID = c.RequestID, c.NoRequestID
 	m.logger, m.usage, m.onAuth, m.onReject = c.Logger, c.Usage, c.OnAuthenticated, c.OnRejected
+	m.limiter = c.Limiter
 
 	m.challenge = `Bearer realm=` + quote(cmp.Or(c.Realm, "api"))
 	m.challengeMissing = []string{m.challenge}

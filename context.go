@@ -15,6 +15,7 @@ type authContext struct {
 	context.Context
 	key       *Key
 	refused   atomic.Bool // a Require refused the request after the middleware let it in
+	charged   int64       // what Config.Limiter took for the request
 	requestID string
 	header    [1]string // backing array of the request-id header value
 	idBuf     [requestIDLength]byte

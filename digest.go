@@ -3,7 +3,6 @@ package apikey
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"hash"
 	"sync"
@@ -15,20 +14,6 @@ import (
 // as a map key. The pepper that produced a digest is recorded beside it, in
 // Key.PepperID.
 type Digest [sha256.Size]byte
-
-// MarshalText encodes the digest as lowercase hex.
-func (d Digest) MarshalText() ([]byte, error) { return hex.AppendEncode(nil, d[:]), nil }
-
-// UnmarshalText decodes a digest from 64 hex characters.
-func (d *Digest) UnmarshalText(b []byte) error {
-	if len(b) != 2*len(d) {
-		return fmt.Errorf("%w: digest must be %d hex characters", ErrInvalid, 2*len(d))
-	}
-	if _, err := hex.Decode(d[:], b); err != nil {
-		return fmt.Errorf("%w: digest: %w", ErrInvalid, err)
-	}
-	return nil
-}
 
 // minPepperLength is the shortest pepper secret NewPepper accepts, in bytes.
 const minPepperLength = 32

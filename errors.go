@@ -69,7 +69,8 @@ const (
 	ReasonOwner                             // the Config.OwnerHeader header is missing or names another owner
 	ReasonScope                             // the key lacks a required scope
 	ReasonUnauthenticated                   // Require ran without an authenticated key in the context
-	ReasonStoreFailure                      // the store failed, timed out or panicked
+	ReasonStoreFailure                      // the store or the limiter failed, timed out or panicked
+	ReasonLimited                           // a limit of the key is spent (Config.Limiter)
 )
 
 var reasonNames = [...]string{
@@ -85,6 +86,7 @@ var reasonNames = [...]string{
 	ReasonScope:           "scope",
 	ReasonUnauthenticated: "unauthenticated",
 	ReasonStoreFailure:    "store_failure",
+	ReasonLimited:         "limited",
 }
 
 // String returns a snake_case word, fit for a metric label.
@@ -96,7 +98,7 @@ func (r Reason) String() string {
 }
 
 // Status is the reason's HTTP status: 401 for the credential, 403 for
-// scope and owner, 503 for a store fault.
+// scope and owner, 429 for a spent limit, 503 for a store fault.
 func (r Reason) Status() int {
 	switch r {
 	case 0:
@@ -105,6 +107,8 @@ func (r Reason) Status() int {
 		return 403
 	case ReasonStoreFailure:
 		return 503
+	case ReasonLimited:
+		return 429
 	}
 	return 401
 }

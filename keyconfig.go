@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"reflect"
@@ -99,6 +100,7 @@ type KeySpec struct {
 	Owner       string
 	Metadata    map[string]string
 	ExpiresAt   time.Time // optional; in the future
+	Limits      []Limit   // the key's own limits, over its environment's defaults
 }
 
 // Issued is a new key: its record, its digest and its secret.
@@ -131,6 +133,7 @@ func (c KeyConfig) NewKey(spec KeySpec) (Issued, error) {
 		Owner:       spec.Owner,
 		CreatedAt:   now,
 		ExpiresAt:   spec.ExpiresAt,
+		Limits:      slices.Clone(spec.Limits),
 	}
 	if len(spec.Metadata) > 0 {
 		k.Metadata = maps.Clone(spec.Metadata)
@@ -191,12 +194,12 @@ func (c *KeyConfig) checkFields(spec KeySpec, now time.Time) error {
 			return err
 		}
 	}
-	return nil
+	return checkLimits(spec.Limits)
 }
 
 // Update applies change to a copy of old by the rule every store's
 // Manager.Update follows, and stores nothing. change may set Name, Scopes,
-// ExpiresAt, Metadata and Disabled; the result must pass KeySpec's checks
+// ExpiresAt, Metadata, Limits and Disabled; the result must pass KeySpec's checks
 // (a new ExpiresAt in the future). A revoked or rolled key cannot change:
 // ErrRevoked, ErrAlreadyRolled. change's own error is returned as is.
 func (c KeyConfig) Update(old *Key, change func(*Key) error) (*Key, error) {
@@ -218,10 +221,11 @@ func (c KeyConfig) Update(old *Key, change func(*Key) error) (*Key, error) {
 	}
 	fixed := *k
 	fixed.Name, fixed.Scopes, fixed.ExpiresAt, fixed.Metadata, fixed.Disabled = old.Name, old.Scopes, old.ExpiresAt, old.Metadata, old.Disabled
+	fixed.Limits = old.Limits
 	if !reflect.DeepEqual(&fixed, old) {
-		return nil, fmt.Errorf("%w: update %s: only Name, Scopes, ExpiresAt, Metadata and Disabled can change", ErrInvalid, old.ID)
+		return nil, fmt.Errorf("%w: update %s: only Name, Scopes, ExpiresAt, Metadata, Limits and Disabled can change", ErrInvalid, old.ID)
 	}
-	spec := KeySpec{Name: k.Name, Environment: k.Environment, Scopes: k.Scopes, Metadata: k.Metadata}
+	spec := KeySpec{Name: k.Name, Environment: k.Environment, Scopes: k.Scopes, Metadata: k.Metadata, Limits: k.Limits}
 	if !k.ExpiresAt.Equal(old.ExpiresAt) {
 		spec.ExpiresAt = k.ExpiresAt
 	}
@@ -255,6 +259,7 @@ func (c KeyConfig) Successor(old *Key, grace time.Duration) (Issued, *Key, error
 	}
 	k := old.Clone()
 	k.RolledFrom, k.RolledTo, k.RolledAt = old.ID, "", time.Time{}
+	k.Lineage = cmp.Or(old.Lineage, old.ID)
 	k.CreatedAt, k.LastUsedAt, k.Requests = now, time.Time{}, 0
 	is, err := c.issue(k)
 	if err != nil {

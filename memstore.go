@@ -301,7 +301,7 @@ func (s *MemoryStore) List(ctx context.Context, f Filter) ([]*Key, error) {
 		if f.Limit > 0 && len(out) == f.Limit {
 			break
 		}
-		if k := s.keyLocked(id); f.Match(k, now) {
+		if k := s.keyLocked(id); f.match(k, now) {
 			out = append(out, k.Clone())
 		}
 	}

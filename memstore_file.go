@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,8 +30,23 @@ type storeFile struct {
 }
 
 type fileRecord struct {
-	Digest Digest `json:"digest"`
-	Key    *Key   `json:"key"`
+	Digest hexDigest `json:"digest"`
+	Key    *Key      `json:"key"`
+}
+
+// hexDigest is a Digest written as 64 lowercase hex characters.
+type hexDigest Digest
+
+func (d hexDigest) MarshalText() ([]byte, error) { return hex.AppendEncode(nil, d[:]), nil }
+
+func (d *hexDigest) UnmarshalText(b []byte) error {
+	if len(b) != 2*len(d) {
+		return fmt.Errorf("%w: digest must be %d hex characters", ErrInvalid, 2*len(d))
+	}
+	if _, err := hex.Decode(d[:], b); err != nil {
+		return fmt.Errorf("%w: digest: %w", ErrInvalid, err)
+	}
+	return nil
 }
 
 // errLocked: another store holds the file's lock.
@@ -124,7 +140,7 @@ func (s *MemoryStore) load(data []byte) error {
 		return fmt.Errorf("%w: version %d, want %d", ErrCorruptFile, f.Version, fileVersion)
 	}
 	for i, r := range f.Keys {
-		if err := checkRecord(r.Digest, r.Key); err != nil {
+		if err := checkRecord(Digest(r.Digest), r.Key); err != nil {
 			return fmt.Errorf("%w: record %d: %w", ErrCorruptFile, i, err)
 		}
 	}
@@ -139,7 +155,7 @@ func (s *MemoryStore) load(data []byte) error {
 	defer s.mu.Unlock()
 	for _, i := range order {
 		r := f.Keys[i]
-		if err := s.insertLocked(r.Digest, r.Key); err != nil {
+		if err := s.insertLocked(Digest(r.Digest), r.Key); err != nil {
 			return fmt.Errorf("%w: record %d: %w", ErrCorruptFile, i, err)
 		}
 	}
@@ -166,7 +182,7 @@ func (s *MemoryStore) saveLocked() error {
 	}
 	f := storeFile{Magic: fileMagic, Version: fileVersion, Keys: make([]fileRecord, 0, s.ids.table.live)}
 	s.eachLocked(func(d Digest, k *Key) {
-		f.Keys = append(f.Keys, fileRecord{Digest: d, Key: k})
+		f.Keys = append(f.Keys, fileRecord{Digest: hexDigest(d), Key: k})
 	})
 	slices.SortFunc(f.Keys, func(a, b fileRecord) int { return strings.Compare(a.Key.ID, b.Key.ID) })
 	data, err := json.MarshalIndent(&f, "", " ")

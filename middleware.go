@@ -33,6 +33,7 @@ type Middleware struct {
 	noRequestID     bool
 	logger          *slog.Logger
 	usage           UsageRecorder
+	limiter         Limiter
 	onAuth          func(*http.Request, *Key)
 	onReject        func(*http.Request, AuthError)
 
@@ -99,6 +100,13 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		m.reject(w, r, AuthError{Reason: reason, RequestID: rid, KeyID: key.ID, Scope: scope})
 		return
 	}
+	if m.limiter != nil {
+		if reason, err := m.take(r.Context(), w, key, 1); reason != 0 {
+			m.reject(w, r, AuthError{Reason: reason, RequestID: rid, KeyID: key.ID, Err: err})
+			return
+		}
+		c.charged = 1
+	}
 	if m.onAuth != nil {
 		m.onAuth(r, key)
 	}
@@ -120,8 +128,40 @@ func (m *Middleware) record(c *authContext) {
 	}
 }
 
+// take charges cost to k's limits: 0, ReasonLimited, or ReasonStoreFailure
+// for a limiter's error or panic.
+func (m *Middleware) take(ctx context.Context, w http.ResponseWriter, k *Key, cost int64) (r Reason, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r, err = ReasonStoreFailure, fmt.Errorf("apikey: limiter panicked: %v", p)
+		}
+	}()
+	ok, err := m.limiter.Take(ctx, k, cost, w.Header())
+	switch {
+	case err != nil:
+		return ReasonStoreFailure, fmt.Errorf("apikey: limiter: %w", err)
+	case !ok:
+		return ReasonLimited, nil
+	}
+	return 0, nil
+}
+
+// giveBack returns what the limiter took for a request refused after the
+// middleware let it in.
+func (m *Middleware) giveBack(ctx context.Context, c *authContext) {
+	if c.charged == 0 {
+		return
+	}
+	n := c.charged
+	c.charged = 0
+	func() {
+		defer func() { _ = recover() }() // the refusal stands; nothing to undo
+		m.limiter.Give(context.WithoutCancel(ctx), c.key, n)
+	}()
+}
+
 // Verify checks a credential as the middleware does, without the HTTP
-// parts (sources, owner, method policy), for a gRPC interceptor or a
+// parts (sources, owner, method policy, limits), for a gRPC interceptor or a
 // WebSocket upgrade: the key, or an AuthError saying why not.
 func (m *Middleware) Verify(ctx context.Context, credential string) (*Key, error) {
 	key, reason, err := m.verify(ctx, credential)
@@ -419,27 +459,67 @@ func (m *Middleware) require(req requirement) func(http.Handler) http.Handler {
 	req = cloneRequirement(req)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c := authFrom(r.Context())
-			if c == nil || c.key == nil {
-				e := AuthError{Reason: ReasonUnauthenticated}
-				if c != nil {
-					e.RequestID = c.requestID
-				} else {
-					var own authContext
-					m.assignRequestID(&own, w, r)
-					e.RequestID = own.requestID
-				}
-				m.reject(w, r, e)
+			c := m.authenticated(w, r)
+			if c == nil {
 				return
 			}
 			if missing, ok := req.met(m.keys.Scopes, c.key.Scopes); !ok {
 				c.refused.Store(true) // not counted as usage
+				m.giveBack(r.Context(), c)
 				m.reject(w, r, AuthError{Reason: ReasonScope, RequestID: c.requestID, KeyID: c.key.ID, Scope: missing})
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// Cost guards a handler whose requests cost n (at least 1) of the key's
+// limits instead of 1: it charges the difference with what the request
+// already paid, so nested Costs charge the largest. A request its key
+// cannot pay for gets 429 and gives back what it paid. Without
+// Config.Limiter it only requires an authenticated key, as Require.
+func (m *Middleware) Cost(n int64) func(http.Handler) http.Handler {
+	if n < 1 {
+		panic(fmt.Sprintf("apikey: Cost: %d is less than 1", n))
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c := m.authenticated(w, r)
+			if c == nil {
+				return
+			}
+			if extra := n - c.charged; m.limiter != nil && extra > 0 {
+				if reason, err := m.take(r.Context(), w, c.key, extra); reason != 0 {
+					c.refused.Store(true)
+					m.giveBack(r.Context(), c)
+					m.reject(w, r, AuthError{Reason: reason, RequestID: c.requestID, KeyID: c.key.ID, Err: err})
+					return
+				}
+				c.charged = n
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// authenticated returns the request's authContext with its key, or answers
+// 401 (ReasonUnauthenticated) and returns nil.
+func (m *Middleware) authenticated(w http.ResponseWriter, r *http.Request) *authContext {
+	c := authFrom(r.Context())
+	if c != nil && c.key != nil {
+		return c
+	}
+	e := AuthError{Reason: ReasonUnauthenticated}
+	if c != nil {
+		e.RequestID = c.requestID
+	} else {
+		var own authContext
+		m.assignRequestID(&own, w, r)
+		e.RequestID = own.requestID
+	}
+	m.reject(w, r, e)
+	return nil
 }
 
 func cloneRequirement(r requirement) requirement {

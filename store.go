@@ -71,9 +71,9 @@ type Filter struct {
 	Limit       int
 }
 
-// Match reports whether k passes the filter at now; its state is
+// match reports whether k passes the filter at now; its state is
 // Key.State's.
-func (f Filter) Match(k *Key, now time.Time) bool {
+func (f Filter) match(k *Key, now time.Time) bool {
 	return (f.Environment == 0 || k.Environment == f.Environment) &&
 		(f.Owner == "" || k.Owner == f.Owner) &&
 		(f.State == 0 || k.State(now) == f.State)

@@ -11,7 +11,7 @@ import (
 
 // ErrorStyle writes a rejection: status, Content-Type and a generic body
 // (e.Reason is for logs). The middleware has set Cache-Control: no-store,
-// the request id, WWW-Authenticate (401, 403) and Retry-After (503); a
+// the request id, WWW-Authenticate (401, 403), Retry-After (429, 503); a
 // style that answers another status removes what no longer applies.
 type ErrorStyle interface {
 	WriteError(w http.ResponseWriter, r *http.Request, e AuthError)
@@ -21,29 +21,32 @@ type ErrorStyle interface {
 // scope needed. An empty field takes the default: "A valid API key is
 // required.", "The API key does not have the '{scope}' scope this request
 // needs.", "Authentication is temporarily unavailable; retry the request
-// shortly."
+// shortly.", "This API key has used its allowance; retry after the time in
+// Retry-After."
 type Messages struct {
 	Unauthorized string
 	Forbidden    string
 	Unavailable  string
+	Limited      string
 }
 
 var defaultMessages = Messages{
 	Unauthorized: "A valid API key is required.",
 	Forbidden:    "The API key does not have the '{scope}' scope this request needs.",
 	Unavailable:  "Authentication is temporarily unavailable; retry the request shortly.",
+	Limited:      "This API key has used its allowance; retry after the time in Retry-After.",
 }
 
 // Shape is the JSON layout of an error body (package presets maps real
-// APIs to them). code is "unauthorized", "forbidden" or "unavailable";
-// request_id is left out when request ids are off.
+// APIs to them). code is "unauthorized", "forbidden", "limited" (429) or
+// "unavailable"; request_id is left out when request ids are off.
 //
 //	ShapeProblem       RFC 9457 problem+json (the default): {"type","title","status","detail","request_id"}, "scope" in a 403
 //	ShapeFlat          {"error":code,"message","request_id"}
 //	ShapeNested        {"error":{"code","message"}}
 //	ShapeNestedMeta    {"error":{"code","message"},"meta":{"request_id"}}, "param":"scope" in a 403
 //	ShapeNestedStatus  {"error":{"code","message","status"}}
-//	ShapeAuthError     HTTP 200 {"success":false,"authError":true,"error"} for 401 and 403; a store fault is 503, "authError":false
+//	ShapeAuthError     HTTP 200 {"success":false,"authError":true,"error"} for 401 and 403; 429 and 503 keep theirs, "authError":false
 type Shape uint8
 
 // The shapes.
@@ -64,7 +67,7 @@ type jsonStyle struct {
 	// bodies are the precomputed bodies by status class (401, 403, 503),
 	// split where the request id goes; nil where the body depends on more
 	// than the request id (a 403 naming its scope).
-	bodies [3]*bodyTemplate
+	bodies [4]*bodyTemplate
 }
 
 // NewErrorStyle returns the style that writes JSON bodies in shape with
@@ -83,6 +86,9 @@ func NewErrorStyle(shape Shape, msgs Messages) (ErrorStyle, error) {
 	if msgs.Unavailable != "" {
 		s.msgs.Unavailable = msgs.Unavailable
 	}
+	if msgs.Limited != "" {
+		s.msgs.Limited = msgs.Limited
+	}
 	s.templates()
 	return s, nil
 }
@@ -96,12 +102,12 @@ type bodyTemplate struct {
 
 // templates renders each status class once with a placeholder request id.
 func (s *jsonStyle) templates() {
-	for _, m := range []string{s.msgs.Unauthorized, s.msgs.Forbidden, s.msgs.Unavailable} {
+	for _, m := range []string{s.msgs.Unauthorized, s.msgs.Forbidden, s.msgs.Unavailable, s.msgs.Limited} {
 		if strings.ContainsRune(m, 0) {
 			return // the placeholder could be confused with the message
 		}
 	}
-	for i, status := range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable} {
+	for i, status := range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable, http.StatusTooManyRequests} {
 		if status == http.StatusForbidden && (strings.Contains(s.msgs.Forbidden, "{scope}") || s.shape == ShapeProblem) {
 			continue // names the scope: rendered per request
 		}
@@ -161,6 +167,8 @@ func statusClass(status int) int {
 		return 1
 	case http.StatusServiceUnavailable:
 		return 2
+	case http.StatusTooManyRequests:
+		return 3
 	default:
 		return 0
 	}
@@ -175,6 +183,8 @@ func (s *jsonStyle) appendBody(b []byte, status int, requestID string, scope Sco
 		code, msg, title = "forbidden", s.msgs.Forbidden, "Forbidden"
 	case http.StatusServiceUnavailable:
 		code, msg, title = "unavailable", s.msgs.Unavailable, "Service Unavailable"
+	case http.StatusTooManyRequests:
+		code, msg, title = "limited", s.msgs.Limited, "Too Many Requests"
 	}
 	switch s.shape {
 	case ShapeFlat:
@@ -203,7 +213,7 @@ func (s *jsonStyle) appendBody(b []byte, status int, requestID string, scope Sco
 		}
 		b = append(b, '}')
 	case ShapeAuthError:
-		if status != http.StatusServiceUnavailable {
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
 			status = http.StatusOK
 		}
 		b = jsonw.Bool(jsonw.Field(append(b, '{'), "success", true), false)

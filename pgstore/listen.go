@@ -3,6 +3,7 @@ package pgstore
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -39,8 +40,8 @@ func ParseInvalidation(payload string) (Invalidation, error) {
 		return Invalidation{}, fmt.Errorf("pgstore: %w: invalidation payload is not \"<key id>:<%d hex digits>\"", apikey.ErrInvalid, digestHex)
 	}
 	inv := Invalidation{KeyID: payload[:sep]}
-	if err := inv.Digest.UnmarshalText([]byte(payload[sep+1:])); err != nil {
-		return Invalidation{}, fmt.Errorf("pgstore: invalidation of %s: %w", inv.KeyID, err)
+	if _, err := hex.Decode(inv.Digest[:], []byte(payload[sep+1:])); err != nil {
+		return Invalidation{}, fmt.Errorf("pgstore: %w: invalidation of %s: digest: %w", apikey.ErrInvalid, inv.KeyID, err)
 	}
 	return inv, nil
 }

@@ -1,0 +1,521 @@
+package limit
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/internal/limits"
+)
+
+// Config configures a Limiter (New). A zero field means its default.
+type Config struct {
+	// Live and Test are the default limits of live and test keys; a key's
+	// own Limits are laid over them by name. Default: none.
+	Live []apikey.Limit
+	Test []apikey.Limit
+	// NoHeaders leaves the RateLimit fields off allowed requests (refused
+	// ones always carry them).
+	NoHeaders bool
+	// Clock is the time source. Default time.Now.
+	Clock func() time.Time
+}
+
+// Limiter enforces limits in process. Make one with New; it is safe for
+// concurrent use.
+type Limiter struct {
+	defaults  [3]*plan // by apikey.Environment
+	noHeaders bool
+	clock     func() time.Time
+	seeds     [4]maphash.Seed // lineage (2), owner (2)
+	seed      maphash.Seed    // limit names
+	shards    [shardCount]shard
+}
+
+const shardCount = 64
+
+// shard is a part of the state, under its own lock. Each state entry is
+// 16 bytes of key and 8 of value.
+type shard struct {
+	mu    sync.Mutex
+	state map[stateKey]packed
+	swept int      // len(state) after the last sweep
+	next  int64    // when the next sweep is due, Unix ns
+	_     [32]byte // a cache line each
+}
+
+// stateKey names one limit's counter: a 128-bit hash of its scope
+// (lineage, or owner and environment) mixed with the limit's name.
+type stateKey struct{ a, b uint64 }
+
+// entry is a counter. until is when the entry is worth nothing and can be
+// dropped: a rate's theoretical arrival time (the bucket is whole from
+// then on), a quota's period end, math.MaxInt64 for credits for ever;
+// used is a quota's or credits' use in the period.
+type entry struct {
+	until, used int64
+	counter     bool // a quota's or credits', not a rate's
+}
+
+// as is e if it is of s's kind, else none: a limit whose kind changed
+// under the same name starts afresh.
+func (e entry) as(s *limits.Spec) entry {
+	if e.counter != (s.Kind() != limits.Rate) {
+		return entry{}
+	}
+	return e
+}
+
+// pack is e in 8 bytes.
+func (e entry) pack() packed {
+	if e.counter {
+		return packCounter(e.until, e.used)
+	}
+	return packRate(e.until)
+}
+
+// packed is an entry in 8 bytes. A rate's is its until (positive). A
+// quota's or credits' sets the top bit, then its until in 15-minute units
+// since 2020 (21 bits: to 2079; all ones for ever), then used (42 bits,
+// more than limits.MaxCount).
+type packed uint64
+
+const (
+	counterBit = 1 << 63
+	usedBits   = 42
+	unitBits   = 21
+	unitsNever = 1<<unitBits - 1
+	unit       = int64(15 * time.Minute)
+)
+
+// epoch2020 is 2020-01-01T00:00:00Z in Unix nanoseconds.
+const epoch2020 = 1577836800 * int64(time.Second)
+
+func packRate(until int64) packed { return packed(until) }
+
+// packCounter packs a counter whose until is a quantized period end (or
+// forever).
+func packCounter(until, used int64) packed {
+	u := int64(unitsNever)
+	if until != forever {
+		u = min(max((until-epoch2020)/unit, 0), unitsNever-1)
+	}
+	return packed(counterBit | uint64(u)<<usedBits | uint64(used))
+}
+
+func (p packed) entry() entry {
+	if p&counterBit == 0 {
+		return entry{until: int64(p)}
+	}
+	u := int64(p>>usedBits) & unitsNever
+	e := entry{until: forever, used: int64(p & (1<<usedBits - 1)), counter: true}
+	if u != unitsNever {
+		e.until = epoch2020 + u*unit
+	}
+	return e
+}
+
+// quantize rounds a period end up to the 15-minute units packed entries
+// keep (calendar days and months of every current time zone fall on them).
+func quantize(end int64) int64 {
+	if end <= epoch2020 {
+		return epoch2020
+	}
+	return epoch2020 + (end-epoch2020+unit-1)/unit*unit
+}
+
+// plan is a list of limits compiled for the request path.
+type plan struct {
+	specs  []limits.Spec
+	names  []uint64 // hash of each name, mixed into its stateKey
+	policy []string // the RateLimit-Policy value, shared by responses
+	owner  bool     // a limit counts per owner
+}
+
+// New checks cfg and returns the limiter.
+func New(cfg Config) (*Limiter, error) {
+	l := &Limiter{noHeaders: cfg.NoHeaders, clock: cfg.Clock, seed: maphash.MakeSeed()}
+	for i := range l.seeds {
+		l.seeds[i] = maphash.MakeSeed()
+	}
+	if l.clock == nil {
+		l.clock = time.Now
+	}
+	for env, list := range map[apikey.Environment][]apikey.Limit{apikey.EnvLive: cfg.Live, apikey.EnvTest: cfg.Test} {
+		specs := toSpecs(list)
+		for _, s := range specs {
+			if s.Count < 0 {
+				return nil, fmt.Errorf("limit: New: %w: Config.%s: limit %q: Count < 0 lifts a default; a default needs a Count", apikey.ErrInvalid, envField(env), s.Name)
+			}
+		}
+		if err := limits.CheckAll(specs); err != nil {
+			return nil, fmt.Errorf("limit: New: %w: Config.%s: %w", apikey.ErrInvalid, envField(env), err)
+		}
+		l.defaults[env] = l.compile(specs)
+	}
+	for i := range l.shards {
+		l.shards[i].state = make(map[stateKey]packed)
+	}
+	return l, nil
+}
+
+func envField(env apikey.Environment) string {
+	if env == apikey.EnvTest {
+		return "Test"
+	}
+	return "Live"
+}
+
+func toSpecs(list []apikey.Limit) []limits.Spec {
+	specs := make([]limits.Spec, len(list))
+	for i, x := range list {
+		specs[i] = limits.Spec(x)
+	}
+	return specs
+}
+
+// compile makes the plan of a list of limits; nil for none.
+func (l *Limiter) compile(specs []limits.Spec) *plan {
+	if len(specs) == 0 {
+		return nil
+	}
+	p := &plan{specs: specs, names: make([]uint64, len(specs))}
+	var b []byte
+	for i := range specs {
+		p.names[i] = maphash.String(l.seed, specs[i].Name)
+		p.owner = p.owner || specs[i].Owner
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = limits.AppendPolicy(b, &specs[i])
+	}
+	p.policy = []string{string(b)}
+	return p
+}
+
+// planFor returns k's plan: its environment's, or that with k's own
+// limits laid over it.
+func (l *Limiter) planFor(k *apikey.Key) *plan {
+	var def *plan
+	if int(k.Environment) < len(l.defaults) {
+		def = l.defaults[k.Environment]
+	}
+	if len(k.Limits) == 0 {
+		return def
+	}
+	var base []limits.Spec
+	if def != nil {
+		base = def.specs
+	}
+	// A key's own limits were checked when it was stored; a store that
+	// holds a bad one (written by hand) must not crash the request path.
+	own := toSpecs(k.Limits)
+	if limits.CheckAll(own) != nil {
+		return def
+	}
+	return l.compile(limits.Merge(base, own))
+}
+
+// scopes are the two 128-bit scope hashes of a key: its lineage's and its
+// owner's in its environment.
+type scopes struct{ key, owner stateKey }
+
+func (l *Limiter) scopesOf(k *apikey.Key, p *plan) scopes {
+	id := cmp.Or(k.Lineage, k.ID)
+	var s scopes
+	s.key = stateKey{maphash.String(l.seeds[0], id), maphash.String(l.seeds[1], id)}
+	s.owner = s.key
+	if p.owner && k.Owner != "" {
+		const mix = 0x9e3779b97f4a7c15 // the environment, into both halves
+		env := uint64(k.Environment) * mix
+		s.owner = stateKey{maphash.String(l.seeds[2], k.Owner) + env, maphash.String(l.seeds[3], k.Owner) ^ env}
+	}
+	return s
+}
+
+// keyOf is the counter of the i-th limit of p.
+func (p *plan) keyOf(i int, s *scopes) stateKey {
+	sc := s.key
+	if p.specs[i].Owner {
+		sc = s.owner
+	}
+	return stateKey{sc.a ^ p.names[i], sc.b}
+}
+
+func (s *scopes) shards() (int, int) {
+	return int(s.key.b % shardCount), int(s.owner.b % shardCount)
+}
+
+// lock takes the shards of a key's scopes in index order and returns the
+// unlock.
+func (l *Limiter) lock(s *scopes) (a, b *shard) {
+	i, j := s.shards()
+	if i > j {
+		i, j = j, i
+	}
+	a = &l.shards[i]
+	a.mu.Lock()
+	if j != i {
+		b = &l.shards[j]
+		b.mu.Lock()
+	}
+	return a, b
+}
+
+// shardOf is the shard of a counter: its scope's, as keyOf keeps b.
+func (l *Limiter) shardOf(k stateKey) *shard { return &l.shards[int(k.b%shardCount)] }
+
+// verdict is one limit's answer to a charge.
+type verdict struct {
+	ok        bool
+	next      entry         // the entry after the charge
+	remaining int64         // what is left after it (or now, refused)
+	reset     time.Duration // until the limit is whole (-1: never)
+	wait      time.Duration // refused: until the charge would fit (-1: never)
+}
+
+// Take charges cost to every limit of k, or to none. See apikey.Limiter.
+func (l *Limiter) Take(_ context.Context, k *apikey.Key, cost int64, h http.Header) (bool, error) {
+	p := l.planFor(k)
+	if p == nil {
+		return true, nil
+	}
+	if cost < 1 {
+		return false, fmt.Errorf("limit: %w: cost %d", apikey.ErrInvalid, cost)
+	}
+	now := l.clock()
+	sc := l.scopesOf(k, p)
+	var buf [limits.MaxPerKey]verdict
+	vs := buf[:len(p.specs)]
+	a, b := l.lock(&sc)
+	ok := true
+	for i := range p.specs {
+		key := p.keyOf(i, &sc)
+		vs[i] = decide(&p.specs[i], l.shardOf(key).state[key].entry(), cost, now)
+		ok = ok && vs[i].ok
+	}
+	if ok {
+		for i := range p.specs {
+			key := p.keyOf(i, &sc)
+			l.shardOf(key).put(key, vs[i].next, now)
+		}
+	}
+	a.mu.Unlock()
+	if b != nil {
+		b.mu.Unlock()
+	}
+	if h != nil && (!ok || !l.noHeaders) {
+		l.headers(h, p, vs, ok)
+	}
+	return ok, nil
+}
+
+// Give returns cost to every limit of k: a request refused after it paid.
+func (l *Limiter) Give(_ context.Context, k *apikey.Key, cost int64) {
+	p := l.planFor(k)
+	if p == nil || cost < 1 {
+		return
+	}
+	now := l.clock()
+	sc := l.scopesOf(k, p)
+	a, b := l.lock(&sc)
+	for i := range p.specs {
+		key := p.keyOf(i, &sc)
+		sh := l.shardOf(key)
+		pk, found := sh.state[key]
+		if !found {
+			continue
+		}
+		s := &p.specs[i]
+		e := pk.entry().as(s)
+		if s.Kind() == limits.Rate {
+			e.until -= cost * int64(s.Interval())
+		} else if e.until > now.UnixNano() {
+			e.used = max(e.used-cost, 0)
+		}
+		sh.put(key, e, now)
+	}
+	a.mu.Unlock()
+	if b != nil {
+		b.mu.Unlock()
+	}
+}
+
+// Status reports what remains of each of k's limits.
+func (l *Limiter) Status(_ context.Context, k *apikey.Key) ([]Status, error) {
+	p := l.planFor(k)
+	if p == nil {
+		return nil, nil
+	}
+	now := l.clock()
+	sc := l.scopesOf(k, p)
+	out := make([]Status, len(p.specs))
+	a, b := l.lock(&sc)
+	for i := range p.specs {
+		key := p.keyOf(i, &sc)
+		v := peek(&p.specs[i], l.shardOf(key).state[key].entry(), now)
+		out[i] = Status{Limit: apikey.Limit(p.specs[i]), Remaining: v.remaining}
+		if v.reset >= 0 {
+			out[i].Reset = now.Add(v.reset)
+		}
+	}
+	a.mu.Unlock()
+	if b != nil {
+		b.mu.Unlock()
+	}
+	return out, nil
+}
+
+// sweepEvery is how often a shard drops its idle state at least.
+const sweepEvery = 10 * time.Second
+
+// put stores e, or drops it when it is worth nothing at now. The shard
+// drops all of its idle state when it has doubled since the last sweep or
+// sweepEvery has passed: the work is amortized over the puts, and a shard
+// holds at most twice its active state (plus 64).
+func (sh *shard) put(k stateKey, e entry, now time.Time) {
+	t := now.UnixNano()
+	if e.until <= t {
+		delete(sh.state, k)
+		return
+	}
+	sh.state[k] = e.pack()
+	if n := len(sh.state); n > 2*sh.swept+64 || t >= sh.next && n > 64 {
+		for k, p := range sh.state {
+			if p.entry().until <= t {
+				delete(sh.state, k)
+			}
+		}
+		sh.swept, sh.next = len(sh.state), t+int64(sweepEvery)
+	}
+}
+
+// headers sets the RateLimit fields: the policy, and the state of the
+// limit closest to its end (allowed) or the one refusing longest
+// (refused), with Retry-After.
+func (l *Limiter) headers(h http.Header, p *plan, vs []verdict, ok bool) {
+	pick := -1
+	for i := range vs {
+		switch {
+		case ok && (pick < 0 || lessLeft(vs[i].remaining, capacity(&p.specs[i]), vs[pick].remaining, capacity(&p.specs[pick]))):
+			pick = i
+		case !ok && !vs[i].ok && (pick < 0 || waitLonger(vs[i].wait, vs[pick].wait)):
+			pick = i
+		}
+	}
+	h[limits.HeaderPolicy] = p.policy
+	h[limits.HeaderRateLimit] = stateValue(p.specs[pick].Name, vs[pick].remaining, vs[pick].reset)
+	if !ok && vs[pick].wait >= 0 {
+		h[limits.HeaderRetryAfter] = []string{limits.RetryAfter(vs[pick].wait)}
+	}
+}
+
+// capacity is what a limit holds when whole.
+func capacity(s *limits.Spec) int64 {
+	if s.Kind() == limits.Rate {
+		return s.BurstOrCount()
+	}
+	return s.Count
+}
+
+// lessLeft reports whether r1 of c1 is a smaller share than r2 of c2.
+func lessLeft(r1, c1, r2, c2 int64) bool {
+	return float64(r1)*float64(c2) < float64(r2)*float64(c1)
+}
+
+// waitLonger reports whether wait a is longer than b; -1 (never) is the
+// longest.
+func waitLonger(a, b time.Duration) bool {
+	if a < 0 {
+		return b >= 0
+	}
+	return b >= 0 && a > b
+}
+
+// stateValue makes the one-item RateLimit value in one allocation: the
+// slice and the text live in the same block.
+func stateValue(name string, remaining int64, reset time.Duration) []string {
+	type block struct {
+		v   [1]string
+		buf [limits.MaxNameLength + 48]byte
+	}
+	blk := new(block)
+	b := limits.AppendState(blk.buf[:0], name, remaining, reset)
+	if len(b) > len(blk.buf) {
+		blk.v[0] = string(b) // cannot happen with names of 64 bytes
+	} else {
+		blk.v[0] = unsafe.String(&blk.buf[0], len(b))
+	}
+	return blk.v[:]
+}
+
+// decide charges cost to limit s whose counter is e (zero: none) at now.
+func decide(s *limits.Spec, e entry, cost int64, now time.Time) verdict {
+	e = e.as(s)
+	t := now.UnixNano()
+	switch s.Kind() {
+	case limits.Rate:
+		T := int64(s.Interval())
+		tol := s.BurstOrCount() * T
+		tat := max(e.until, t)
+		next := tat + cost*T
+		if next-t > tol {
+			v := verdict{next: e, remaining: (t + tol - tat) / T, reset: time.Duration(tat - t), wait: time.Duration(next - tol - t)}
+			if cost > s.BurstOrCount() {
+				v.wait = -1
+			}
+			return v
+		}
+		return verdict{ok: true, next: entry{until: next}, remaining: (t + tol - next) / T, reset: time.Duration(next - t)}
+	default:
+		until, reset := periodEnd(s, now)
+		used := e.used
+		if e.until != until {
+			used = 0 // another period
+		}
+		if used+cost > s.Count {
+			return verdict{next: e, remaining: s.Count - used, reset: reset, wait: reset}
+		}
+		return verdict{ok: true, next: entry{until: until, used: used + cost, counter: true}, remaining: s.Count - used - cost, reset: reset}
+	}
+}
+
+// peek is decide without a charge.
+func peek(s *limits.Spec, e entry, now time.Time) verdict {
+	e = e.as(s)
+	t := now.UnixNano()
+	if s.Kind() == limits.Rate {
+		T := int64(s.Interval())
+		tol := s.BurstOrCount() * T
+		tat := max(e.until, t)
+		return verdict{remaining: min((t+tol-tat)/T, s.BurstOrCount()), reset: time.Duration(tat - t)}
+	}
+	until, reset := periodEnd(s, now)
+	used := e.used
+	if e.until != until {
+		used = 0
+	}
+	return verdict{remaining: s.Count - used, reset: reset}
+}
+
+// forever is the period end of credits that never refill.
+const forever = 1<<63 - 1
+
+// periodEnd is the end of a quota's or credits' current period, in Unix
+// nanoseconds, and the time until it (-1 for never).
+func periodEnd(s *limits.Spec, now time.Time) (int64, time.Duration) {
+	if s.Period == "" {
+		return forever, -1
+	}
+	_, end := limits.PeriodBounds(s.Period, s.Zone, now)
+	until := quantize(end.UnixNano())
+	return until, time.Duration(until - now.UnixNano())
+}
+
+var _ apikey.Limiter = (*Limiter)(nil)

@@ -33,7 +33,7 @@ type MemoryStoreConfig struct {
 	Keys KeyConfig
 	// Path persists the store: loaded if it exists, rewritten atomically
 	// at every change, digests never secrets, mode 0600; a file it cannot
-	// trust is left untouched (ErrCorruptFile). One store at a time opens
+	// trust is left untouched (an error wrapping ErrInvalid). One store at a time opens
 	// it: it holds the lock Path+".lock" until Close. Default: memory only.
 	Path string
 }

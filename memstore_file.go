@@ -13,9 +13,9 @@ import (
 	"strings"
 )
 
-// ErrCorruptFile: NewMemoryStore cannot trust the file (truncated, not
+// errCorruptFile: NewMemoryStore cannot trust the file (truncated, not
 // JSON, an unknown version, a duplicate or incomplete record).
-var ErrCorruptFile = errors.New("apikey: corrupt key file")
+var errCorruptFile = fmt.Errorf("%w: corrupt key file", ErrInvalid)
 
 const (
 	fileMagic   = "keygate/apikey memory store"
@@ -128,20 +128,20 @@ func (s *MemoryStore) load(data []byte) error {
 	dec.DisallowUnknownFields()
 	var f storeFile
 	if err := dec.Decode(&f); err != nil {
-		return fmt.Errorf("%w: %w", ErrCorruptFile, err)
+		return fmt.Errorf("%w: %w", errCorruptFile, err)
 	}
 	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		return fmt.Errorf("%w: trailing data", ErrCorruptFile)
+		return fmt.Errorf("%w: trailing data", errCorruptFile)
 	}
 	if f.Magic != fileMagic {
-		return fmt.Errorf("%w: not a key file (magic %q)", ErrCorruptFile, f.Magic)
+		return fmt.Errorf("%w: not a key file (magic %q)", errCorruptFile, f.Magic)
 	}
 	if f.Version != fileVersion {
-		return fmt.Errorf("%w: version %d, want %d", ErrCorruptFile, f.Version, fileVersion)
+		return fmt.Errorf("%w: version %d, want %d", errCorruptFile, f.Version, fileVersion)
 	}
 	for i, r := range f.Keys {
 		if err := checkRecord(Digest(r.Digest), r.Key); err != nil {
-			return fmt.Errorf("%w: record %d: %w", ErrCorruptFile, i, err)
+			return fmt.Errorf("%w: record %d: %w", errCorruptFile, i, err)
 		}
 	}
 	// In List's order, so that each insert into the ordered indexes is an
@@ -156,7 +156,7 @@ func (s *MemoryStore) load(data []byte) error {
 	for _, i := range order {
 		r := f.Keys[i]
 		if err := s.insertLocked(Digest(r.Digest), r.Key); err != nil {
-			return fmt.Errorf("%w: record %d: %w", ErrCorruptFile, i, err)
+			return fmt.Errorf("%w: record %d: %w", errCorruptFile, i, err)
 		}
 	}
 	// A key rolled by an older version has no RolledAt: it was rolled when

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,7 +185,8 @@ func TestMemoryStoreCorruptFile(t *testing.T) {
 			require.NoError(t, os.WriteFile(path, []byte(tt.content), 0o600))
 			s, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys, Path: path})
 			assert.Nil(t, s)
-			assert.ErrorIs(t, err, apikey.ErrCorruptFile)
+			assert.ErrorIs(t, err, apikey.ErrInvalid)
+			assert.Contains(t, err.Error(), "corrupt key file")
 			assert.Contains(t, err.Error(), path)
 			after, err := os.ReadFile(path)
 			require.NoError(t, err)
@@ -228,7 +230,7 @@ func TestMemoryStoreUnreadablePath(t *testing.T) {
 				assert.Empty(t, list)
 			}
 			require.Error(t, err)
-			assert.NotErrorIs(t, err, apikey.ErrCorruptFile)
+			assert.NotContains(t, err.Error(), "corrupt key file")
 		})
 	}
 	_, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{})
@@ -742,4 +744,71 @@ func TestMemoryStoreFileKeepsUpdates(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page, 2)
 	assert.Equal(t, []string{ids[2], ids[3]}, []string{page[0].ID, page[1].ID})
+}
+
+// A key's limits and lineage survive a restart: the file keeps them as
+// the key's JSON fields, a changed limit included.
+func TestMemoryStoreFileKeepsLimitsAndLineage(t *testing.T) {
+	ctx := context.Background()
+	keys, clock := testKeys()
+	path := filepath.Join(t.TempDir(), "keys.json")
+	s := memstoreOpen(t, keys, path)
+	limits := []apikey.Limit{
+		{Name: "requests", Count: 100, Per: time.Minute, Burst: 20},
+		{Name: "monthly", Count: 10000, Period: "month", Zone: "Europe/Paris"},
+		{Name: "credits", Count: 500, Credits: true, Owner: true},
+	}
+	first, _, err := s.Create(ctx, apikey.KeySpec{Name: "k", Limits: limits})
+	require.NoError(t, err)
+	clock.Advance(time.Second)
+	second, _, err := s.Roll(ctx, first.ID, time.Hour)
+	require.NoError(t, err)
+	clock.Advance(time.Second)
+	third, _, err := s.Roll(ctx, second.ID, time.Hour)
+	require.NoError(t, err)
+	changed := slices.Clone(limits)
+	changed[0].Count = 200
+	_, err = s.Update(ctx, third.ID, func(k *apikey.Key) error { k.Limits = changed; return nil })
+	require.NoError(t, err)
+	plain, _, err := s.Create(ctx, apikey.KeySpec{Name: "plain"})
+	require.NoError(t, err)
+
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var file struct {
+		Keys []struct {
+			Key map[string]json.RawMessage `json:"key"`
+		} `json:"keys"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &file))
+	fields := map[string]map[string]json.RawMessage{}
+	for _, r := range file.Keys {
+		var id string
+		require.NoError(t, json.Unmarshal(r.Key["id"], &id))
+		fields[id] = r.Key
+	}
+	require.Contains(t, fields, third.ID)
+	assert.JSONEq(t, `[{"name":"requests","count":200,"per":60000000000,"burst":20},
+		{"name":"monthly","count":10000,"period":"month","zone":"Europe/Paris"},
+		{"name":"credits","count":500,"credits":true,"owner":true}]`, string(fields[third.ID]["limits"]))
+	assert.JSONEq(t, `"`+first.ID+`"`, string(fields[third.ID]["lineage"]))
+	assert.NotContains(t, fields[first.ID], "lineage", "the first key of a chain has none")
+	assert.NotContains(t, fields[plain.ID], "limits", "a key without limits has none in the file")
+
+	want, err := s.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	s = memstoreReopen(t, s, keys, path)
+	got, err := s.List(ctx, apikey.Filter{})
+	require.NoError(t, err)
+	assert.Equal(t, want, got, "limits and lineage survive a restart")
+	byID := map[string]*apikey.Key{}
+	for _, k := range got {
+		byID[k.ID] = k
+	}
+	assert.Equal(t, limits, byID[first.ID].Limits)
+	assert.Equal(t, limits, byID[second.ID].Limits)
+	assert.Equal(t, changed, byID[third.ID].Limits)
+	assert.Empty(t, byID[plain.ID].Limits)
+	assert.Equal(t, []string{"", first.ID, first.ID, ""},
+		[]string{byID[first.ID].Lineage, byID[second.ID].Lineage, byID[third.ID].Lineage, byID[plain.ID].Lineage})
 }

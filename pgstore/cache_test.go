@@ -171,6 +171,49 @@ func TestUpdateReachesOtherReplica(t *testing.T) {
 	within(http.StatusOK, "enabled")
 }
 
+// TestLimitsUpdateReachesOtherReplica: limits set, changed and cleared
+// through replica A are what replica B's cache (TTL one hour, so only an
+// invalidation can evict) hands the middleware at once, for the secret
+// the key always had.
+func TestLimitsUpdateReachesOtherReplica(t *testing.T) {
+	ctx := context.Background()
+	keys := testKeys(nil)
+	a, _, dsn := newStore(t, keys)
+	b := replica(t, dsn, keys)
+	c := newCache(t, b, cache.Config{TTL: time.Hour})
+	startListener(t, b, cacheFeed(c))
+	k, secret, err := a.Create(ctx, apikey.KeySpec{Name: "limited", Scopes: []apikey.Scope{"read"}})
+	require.NoError(t, err)
+	d := keys.Digest(secret.Reveal())
+	onB := func() []apikey.Limit {
+		got, err := c.Lookup(ctx, d)
+		require.NoError(t, err)
+		return got.Limits
+	}
+	require.Empty(t, onB(), "cached on B without limits")
+	within := func(want []apikey.Limit, what string) {
+		t.Helper()
+		start := time.Now()
+		require.Eventually(t, func() bool {
+			got := onB()
+			return len(got) == len(want) && (len(want) == 0 || slices.Equal(got, want))
+		}, 2*time.Second, time.Millisecond, what)
+		t.Logf("%s on replica B after %v", what, time.Since(start))
+	}
+
+	limits := []apikey.Limit{{Name: "requests", Count: 100, Per: time.Minute, Burst: 20}}
+	_, err = a.Update(ctx, k.ID, func(k *apikey.Key) error { k.Limits = limits; return nil })
+	require.NoError(t, err)
+	within(limits, "limits set")
+	changed := []apikey.Limit{{Name: "requests", Count: 10, Per: time.Minute}}
+	_, err = a.Update(ctx, k.ID, func(k *apikey.Key) error { k.Limits = changed; return nil })
+	require.NoError(t, err)
+	within(changed, "limit lowered")
+	_, err = a.Update(ctx, k.ID, func(k *apikey.Key) error { k.Limits = nil; return nil })
+	require.NoError(t, err)
+	within(nil, "limits cleared")
+}
+
 // TestDatabaseDownMidTraffic: while the database is down, requests get 503
 // (never 401, the handler never called); after the restart answers are
 // right again; nothing panics or leaks.

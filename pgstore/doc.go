@@ -67,7 +67,10 @@
 // the connection string (…?search_path=auth).
 //
 // Digests, never secrets, are stored: the digest column holds SHA-256 or
-// HMAC-SHA-256 of the key, and pepper_id names the pepper of an HMAC.
+// HMAC-SHA-256 of the key, and pepper_id names the pepper of an HMAC. A
+// key's limits are the jsonb column limits (a JSON array of apikey.Limit,
+// NULL when none) and its roll chain the column lineage (schema version
+// 6); the middleware reads both with the key, in the same lookup.
 //
 // # Invalidation across replicas
 //

@@ -134,6 +134,7 @@ func TestListenPlainSQL(t *testing.T) {
 	tests := []struct{ name, sql string }{
 		{"revoke", `UPDATE apikey_keys SET revoked_at = now() WHERE id = $1`},
 		{"scopes", `UPDATE apikey_keys SET scopes = '{admin}' WHERE id = $1`},
+		{"limits", `UPDATE apikey_keys SET limits = '[{"name": "requests", "count": 1, "per": 1000000000}]' WHERE id = $1`},
 		{"delete", `DELETE FROM apikey_keys WHERE id = $1`},
 	}
 	for _, tt := range tests {

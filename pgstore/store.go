@@ -78,7 +78,7 @@ func New(pool *pgxpool.Pool, cfg Config) (*Store, error) {
 // flushes not rolled up yet.
 const keyColumns = `k.id, k.pepper_id, k.name, k.environment, k.disabled, k.scopes, k.owner, k.metadata, k.hint,
 	k.created_at, k.expires_at, k.revoked_at, GREATEST(u.last_used_at, p.last_used_at),
-	COALESCE(u.requests, 0) + COALESCE(p.requests, 0), k.rolled_from, k.rolled_to, k.rolled_at`
+	COALESCE(u.requests, 0) + COALESCE(p.requests, 0), k.rolled_from, k.rolled_to, k.rolled_at, k.limits, k.lineage`
 
 const keyFrom = ` FROM apikey_keys k
 	LEFT JOIN apikey_usage u ON u.key_id = k.id
@@ -92,8 +92,8 @@ const (
 	sqlLookup = `SELECT ` + keyColumns + keyFrom + ` WHERE k.digest = $1`
 	sqlGet    = `SELECT ` + keyColumns + keyFrom + ` WHERE k.id = $1`
 	sqlInsert = `INSERT INTO apikey_keys (id, digest, pepper_id, name, environment, scopes, owner,
-	metadata, hint, created_at, expires_at, revoked_at, rolled_from, rolled_to, rolled_at, disabled)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`
+	metadata, hint, created_at, expires_at, revoked_at, rolled_from, rolled_to, rolled_at, disabled, limits, lineage)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
 	// sqlInsertUsage sets an added key's usage; the row the insert trigger
 	// made is replaced.
 	sqlInsertUsage = `INSERT INTO apikey_usage (key_id, requests, last_used_at, idle_since)
@@ -105,7 +105,7 @@ const (
 	sqlRevoke     = `UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`
 	sqlLockKey    = `SELECT ` + keyColumns + keyFrom + ` WHERE k.id = $1 FOR UPDATE OF k`
 	sqlRollRetire = `UPDATE apikey_keys SET rolled_to = $2, expires_at = $3, rolled_at = $4 WHERE id = $1`
-	sqlUpdate     = `UPDATE apikey_keys SET name = $2, scopes = $3, expires_at = $4, metadata = $5, disabled = $6 WHERE id = $1`
+	sqlUpdate     = `UPDATE apikey_keys SET name = $2, scopes = $3, expires_at = $4, metadata = $5, disabled = $6, limits = $7 WHERE id = $1`
 	sqlListAfter  = `SELECT created_at FROM apikey_keys WHERE id = $1`
 	sqlRehashLock = `SELECT digest FROM apikey_keys WHERE id = $1 FOR UPDATE`
 	sqlRehash     = `UPDATE apikey_keys SET digest = $2, pepper_id = $3 WHERE id = $1`
@@ -168,10 +168,15 @@ func insertArgs(d apikey.Digest, k *apikey.Key) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	lim, err := limitsJSON(k.Limits)
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		k.ID, d[:], k.PepperID, k.Name, k.Environment.String(), scopeNames(k.Scopes), k.Owner,
 		meta, k.Hint, k.CreatedAt, nullTime(k.ExpiresAt), nullTime(k.RevokedAt),
 		nullText(k.RolledFrom), nullText(k.RolledTo), nullTime(k.RolledAt), k.Disabled,
+		lim, nullText(k.Lineage),
 	}, nil
 }
 
@@ -196,6 +201,19 @@ func metadataJSON(m map[string]string) ([]byte, error) {
 	return b, nil
 }
 
+// limitsJSON is the jsonb column of a key's limits (schema version 6): a
+// JSON array of apikey.Limit, NULL when there are none.
+func limitsJSON(l []apikey.Limit) ([]byte, error) {
+	if len(l) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
+	return b, nil
+}
+
 func clampInt64(n uint64) int64 {
 	if n > math.MaxInt64 {
 		return math.MaxInt64
@@ -209,15 +227,15 @@ func scanKey(row pgx.Row, lead ...any) (*apikey.Key, error) {
 		k                          apikey.Key
 		env                        string
 		scopes                     []string
-		meta                       []byte
+		meta, lim                  []byte
 		created                    time.Time
 		expires, revoked, lastUsed pgtype.Timestamptz
 		rolledAt                   pgtype.Timestamptz
 		requests                   int64
-		from, to                   pgtype.Text
+		from, to, lineage          pgtype.Text
 	)
 	dest := append(lead, &k.ID, &k.PepperID, &k.Name, &env, &k.Disabled, &scopes, &k.Owner, &meta, &k.Hint,
-		&created, &expires, &revoked, &lastUsed, &requests, &from, &to, &rolledAt)
+		&created, &expires, &revoked, &lastUsed, &requests, &from, &to, &rolledAt, &lim, &lineage)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -236,6 +254,14 @@ func scanKey(row pgx.Row, lead ...any) (*apikey.Key, error) {
 			return nil, fmt.Errorf("key %s: metadata: %w", k.ID, err)
 		}
 	}
+	if len(lim) > 0 {
+		if err := json.Unmarshal(lim, &k.Limits); err != nil {
+			return nil, fmt.Errorf("key %s: limits: %w", k.ID, err)
+		}
+		if len(k.Limits) == 0 { // '[]' written by hand: none, as NULL
+			k.Limits = nil
+		}
+	}
 	k.CreatedAt = created.UTC()
 	if expires.Valid {
 		k.ExpiresAt = expires.Time.UTC()
@@ -249,7 +275,7 @@ func scanKey(row pgx.Row, lead ...any) (*apikey.Key, error) {
 	if requests > 0 {
 		k.Requests = uint64(requests)
 	}
-	k.RolledFrom, k.RolledTo = from.String, to.String
+	k.RolledFrom, k.RolledTo, k.Lineage = from.String, to.String, lineage.String
 	if rolledAt.Valid {
 		k.RolledAt = rolledAt.Time.UTC()
 	}
@@ -463,9 +489,10 @@ func (s *Store) Revoke(ctx context.Context, id string) error {
 
 // Roll replaces the key with a successor made by
 // apikey.KeyConfig.Successor, which says which keys can be rolled: the
-// successor has a new secret and inherits the name, scopes, owner, metadata
-// and expiry; the old key keeps working until now + grace (never past its
-// own expiry; 24*time.Hour is 24 h, 0 retires it at once). It is one
+// successor has a new secret and inherits the name, scopes, owner, metadata,
+// limits and expiry, and its Lineage names the first key of the chain; the
+// old key keeps working until now + grace (never past its own expiry;
+// 24*time.Hour is 24 h, 0 retires it at once). It is one
 // transaction that locks the old key's row, so of two concurrent rolls of
 // one key exactly one succeeds and the other fails with
 // apikey.ErrAlreadyRolled. The change of the old key is published to every
@@ -511,9 +538,10 @@ func (s *Store) Roll(ctx context.Context, id string, grace time.Duration) (*apik
 	return is.Key, is.Secret, nil
 }
 
-// Update changes the key in place by apikey.KeyConfig.Update, in one
-// transaction that locks the key's row, so change sees the current key and
-// concurrent updates apply one after the other. The change is published to
+// Update changes the key in place by apikey.KeyConfig.Update (its name,
+// scopes, expiry, metadata, limits, disabled), in one transaction that
+// locks the key's row, so change sees the current key and concurrent
+// updates apply one after the other. The change is published to
 // every replica in the same transaction: the same secret works as changed
 // on every replica at once.
 func (s *Store) Update(ctx context.Context, id string, change func(*apikey.Key) error) (*apikey.Key, error) {
@@ -534,8 +562,12 @@ func (s *Store) Update(ctx context.Context, id string, change func(*apikey.Key) 
 		if err != nil {
 			return err
 		}
+		lim, err := limitsJSON(updated.Limits)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, sqlUpdate, id, updated.Name, scopeNames(updated.Scopes),
-			nullTime(updated.ExpiresAt), meta, updated.Disabled); err != nil {
+			nullTime(updated.ExpiresAt), meta, updated.Disabled, lim); err != nil {
 			return fmt.Errorf("update %q: %w", id, err)
 		}
 		return nil

@@ -97,6 +97,58 @@ func TestMigrateFromVersion1(t *testing.T) {
 	assert.Equal(t, 1, logged, "a plain SQL change is logged")
 }
 
+// A database at schema version 5, with roll chains: version 6 adds the
+// limits (none) and gives each successor made before it the first key of
+// its chain as its lineage, which the successors it rolls to keep.
+func TestMigrateFromVersion5(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.Database(t)
+	pool := newPool(t, dsn, nil)
+	files, err := fs.Glob(pgstore.Migrations, "migrations/*.up.sql")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), 6)
+	_, err = pool.Exec(ctx, `CREATE TABLE apikey_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`)
+	require.NoError(t, err)
+	for v, f := range files[:5] {
+		b, err := pgstore.Migrations.ReadFile(f)
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, string(b)+fmt.Sprintf(";\nINSERT INTO apikey_schema_migrations (version) VALUES (%d)", v+1))
+		require.NoError(t, err, f)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO apikey_keys (id, digest, name, environment, created_at, expires_at, rolled_from, rolled_to, rolled_at) VALUES
+		('key_a', '\x01', 'chain', 'live', '2026-01-01Z', '2026-01-02Z', NULL, 'key_b', '2026-01-01Z'),
+		('key_b', '\x02', 'chain', 'live', '2026-01-01Z', '2026-01-03Z', 'key_a', 'key_c', '2026-01-02Z'),
+		('key_c', '\x03', 'chain', 'live', '2026-01-02Z', NULL, 'key_b', NULL, NULL),
+		('key_orphan', '\x04', 'orphan', 'live', '2026-01-01Z', NULL, 'key_gone', NULL, NULL),
+		('key_x', '\x05', 'loop', 'live', '2026-01-01Z', NULL, 'key_y', NULL, NULL),
+		('key_y', '\x06', 'loop', 'live', '2026-01-01Z', NULL, 'key_x', NULL, NULL),
+		('key_plain', '\x07', 'plain', 'test', '2026-01-01Z', NULL, NULL, NULL, NULL)`)
+	require.NoError(t, err)
+
+	s := newStoreOn(t, pool, testKeys(nil))
+	require.NoError(t, s.Migrate(ctx))
+	for id, want := range map[string]string{
+		"key_a":      "",
+		"key_b":      "key_a",
+		"key_c":      "key_a",
+		"key_orphan": "key_gone", // its first key is gone, but was the first
+		"key_x":      "",         // a loop has no first key
+		"key_y":      "",
+		"key_plain":  "",
+	} {
+		got, err := s.Get(ctx, id)
+		require.NoError(t, err)
+		assert.Equal(t, want, got.Lineage, "lineage of %s", id)
+		assert.Nil(t, got.Limits, "limits of %s", id)
+	}
+	next, _, err := s.Roll(ctx, "key_c", 0)
+	require.NoError(t, err)
+	assert.Equal(t, "key_a", next.Lineage, "a successor rolled from a migrated key")
+	got, err := s.Get(ctx, next.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "key_a", got.Lineage)
+}
+
 // The migration files run unchanged with psql, for teams that migrate
 // with their own tools, and give the schema Migrate gives.
 func TestMigrationsRunWithPsql(t *testing.T) {

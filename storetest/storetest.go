@@ -108,6 +108,9 @@ func Run(t *testing.T, factory Factory) {
 		{"UpdateRefusals", testUpdateRefusals},
 		{"DisableAndEnable", testDisableAndEnable},
 		{"ListPages", testListPages},
+		{"LimitsRoundTrip", testLimitsRoundTrip},
+		{"RollKeepsLimitsAndLineage", testRollKeepsLimitsAndLineage},
+		{"UpdateLimits", testUpdateLimits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(setup(t, factory)) })
@@ -378,6 +381,7 @@ func testCreateRejectsBadInput(e *env) {
 		{"malformed scope", apikey.KeySpec{Name: "x", Scopes: []apikey.Scope{"Read Write"}}},
 		{"expiry in the past", apikey.KeySpec{Name: "x", ExpiresAt: Epoch.Add(-time.Second)}},
 		{"bad environment", apikey.KeySpec{Name: "x", Environment: 7}},
+		{"invalid limit", apikey.KeySpec{Name: "x", Limits: []apikey.Limit{{Name: "x", Count: 5}}}},
 	} {
 		k, s, err := e.mgr.Create(e.ctx, tt.spec)
 		e.wantErr(err, apikey.ErrInvalid, "Create with "+tt.name)

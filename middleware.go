@@ -71,19 +71,53 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	})
 }
 
+// HandlerFunc is Handler for a handler that takes the key as an
+// argument: the request keeps its own context, which saves the new one
+// (r.WithContext) every net/http middleware otherwise makes. Inside h,
+// FromContext and RequestID report nothing, and Require and Cost do not
+// apply: check k.Scopes there. k is nil for an anonymous request.
+func (m *Middleware) HandlerFunc(h func(w http.ResponseWriter, r *http.Request, k *Key)) http.Handler {
+	if h == nil {
+		panic("apikey: HandlerFunc: nil handler")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, r := m.admit(w, r)
+		if c == nil {
+			return
+		}
+		if m.usage != nil && c.key != nil {
+			defer m.record(c)
+		}
+		h(w, r, c.key)
+	})
+}
+
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	c, r := m.admit(w, r)
+	if c == nil {
+		return
+	}
+	if m.usage != nil && c.key != nil {
+		defer m.record(c)
+	}
+	next.ServeHTTP(w, r.WithContext(c))
+}
+
+// admit runs every check of a request: its authContext (with the key, or
+// none for an anonymous request) and the request to go on with, or nil
+// when it has answered.
+func (m *Middleware) admit(w http.ResponseWriter, r *http.Request) (*authContext, *http.Request) {
 	c := &authContext{Context: r.Context()}
 	m.assignRequestID(c, w, r)
 	rid := c.requestID
 
 	cred, src, reason, err := m.extract(r)
 	if reason == ReasonMissing && (m.anonymousAll || slices.Contains(m.anonymous, r.Method)) {
-		next.ServeHTTP(w, r.WithContext(c))
-		return
+		return c, r
 	}
 	if reason != 0 {
 		m.reject(w, r, AuthError{Reason: reason, RequestID: rid, Err: err})
-		return
+		return nil, r
 	}
 	key, reason, err := m.verify(r.Context(), cred)
 	if reason != 0 {
@@ -91,19 +125,19 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 			// The client has gone (net/http cancels the request's
 			// context); nobody is left to answer. A deadline set upstream
 			// is not that: it gets its 503 like any other fault.
-			return
+			return nil, r
 		}
 		m.reject(w, r, AuthError{Reason: reason, RequestID: rid, Err: err, KeyID: keyID(key)})
-		return
+		return nil, r
 	}
 	if reason, scope := m.authorize(r, key); reason != 0 {
 		m.reject(w, r, AuthError{Reason: reason, RequestID: rid, KeyID: key.ID, Scope: scope})
-		return
+		return nil, r
 	}
 	if m.limiter != nil {
 		if reason, err := m.take(r.Context(), w, key, 1); reason != 0 {
 			m.reject(w, r, AuthError{Reason: reason, RequestID: rid, KeyID: key.ID, Err: err})
-			return
+			return nil, r
 		}
 		c.charged = 1
 	}
@@ -114,10 +148,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		r = hideCredential(r, m.sources[src])
 	}
 	c.key = key
-	if m.usage != nil {
-		defer m.record(c)
-	}
-	next.ServeHTTP(w, r.WithContext(c))
+	return c, r
 }
 
 // record counts a request that reached the handler, unless a Require on

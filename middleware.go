@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type Middleware struct {
 	keys     KeyConfig
 	hasher   hasher
 	store    KeyStore
+	memory   *MemoryStore // store, when it is one
 	fallback func(context.Context, string) (*Key, error)
 	rehasher Rehasher
 	policy   *compiledPolicy
@@ -42,6 +44,7 @@ type Middleware struct {
 	challenge        string
 	challengeMissing []string
 	challengeInvalid []string
+	scopeChallenges  sync.Map // Scope -> []string, scopeChallenge's
 	retryAfter       []string
 }
 
@@ -276,7 +279,13 @@ func (m *Middleware) check(key *Key, env Environment) (*Key, Reason, error) {
 func (m *Middleware) lookup(ctx context.Context, cred string) (*Key, Reason, error) {
 	for i, n := 0, m.hasher.candidates(); i < n; i++ {
 		digest, _ := m.hasher.digestAt(i, cred)
-		key, err := safeLookup(ctx, m.store, digest)
+		var key *Key
+		var err error
+		if m.memory != nil {
+			key, err = m.memory.Lookup(ctx, digest) // ours: it cannot panic
+		} else {
+			key, err = safeLookup(ctx, m.store, digest)
+		}
 		switch {
 		case err == nil && key != nil:
 			if i > 0 && m.rehasher != nil {
@@ -405,11 +414,7 @@ func (m *Middleware) reject(w http.ResponseWriter, r *http.Request, e AuthError)
 		}
 	case http.StatusForbidden:
 		if e.Reason == ReasonScope {
-			c := m.challenge + `, error="insufficient_scope"`
-			if e.Scope != "" {
-				c += `, scope=` + quote(string(e.Scope))
-			}
-			h["Www-Authenticate"] = []string{c}
+			h["Www-Authenticate"] = m.scopeChallenge(e.Scope)
 		} else {
 			h["Www-Authenticate"] = m.challengeMissing // owner mismatch: not a scope problem
 		}
@@ -448,6 +453,21 @@ func (m *Middleware) log(r *http.Request, e AuthError) {
 		attrs = append(attrs, slog.String("error", e.Err.Error()))
 	}
 	m.logger.LogAttrs(r.Context(), level, "apikey: request rejected", attrs...)
+}
+
+// scopeChallenge is the WWW-Authenticate value of a 403 for a missing
+// scope, made once per scope: the scopes come from the configuration
+// (MethodPolicy, Require), never from a request, so they are few.
+func (m *Middleware) scopeChallenge(scope Scope) []string {
+	if v, ok := m.scopeChallenges.Load(scope); ok {
+		return v.([]string)
+	}
+	c := m.challenge + `, error="insufficient_scope"`
+	if scope != "" {
+		c += `, scope=` + quote(string(scope))
+	}
+	v, _ := m.scopeChallenges.LoadOrStore(scope, []string{c})
+	return v.([]string)
 }
 
 // quote makes an RFC 9110 quoted-string.

@@ -67,7 +67,9 @@ type jsonStyle struct {
 	// bodies are the precomputed bodies by status class (401, 403, 503),
 	// split where the request id goes; nil where the body depends on more
 	// than the request id (a 403 naming its scope).
-	bodies [4]*bodyTemplate
+	bodies    [4]*bodyTemplate
+	templated bool     // the messages allow templates
+	byScope   sync.Map // Scope -> *bodyTemplate of a 403 naming it
 }
 
 // NewErrorStyle returns the style that writes JSON bodies in shape with
@@ -107,21 +109,42 @@ func (s *jsonStyle) templates() {
 			return // the placeholder could be confused with the message
 		}
 	}
+	s.templated = true
 	for i, status := range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusServiceUnavailable, http.StatusTooManyRequests} {
 		if status == http.StatusForbidden && (strings.Contains(s.msgs.Forbidden, "{scope}") || s.shape == ShapeProblem) {
-			continue // names the scope: rendered per request
+			continue // names the scope: one template per scope (scoped)
 		}
-		// The placeholder "\x00" is written as the JSON string "\u0000",
-		// quotes included. A message cannot produce that: jsonw escapes a
-		// quote or a backslash in it, so the hole is the request id's own.
-		const hole = `"\u0000"`
-		body, code := s.appendBody(nil, status, "\x00", "")
-		before, after, found := strings.Cut(string(body), hole)
-		s.bodies[i] = &bodyTemplate{status: code, before: []byte(before + `"`), after: []byte(`"` + after), hasRequestID: found}
-		if !found {
-			s.bodies[i].before = body
-		}
+		s.bodies[i] = s.template(status, "")
 	}
+}
+
+// template renders the body of status and scope with a hole for the
+// request id. The placeholder "\x00" is written as the JSON string
+// "\u0000", quotes included. A message or a scope cannot produce that:
+// jsonw escapes a quote or a backslash in it, so the hole is the request
+// id's own.
+func (s *jsonStyle) template(status int, scope Scope) *bodyTemplate {
+	const hole = `"\u0000"`
+	body, code := s.appendBody(nil, status, "\x00", scope)
+	before, after, found := strings.Cut(string(body), hole)
+	t := &bodyTemplate{status: code, before: []byte(before + `"`), after: []byte(`"` + after), hasRequestID: found}
+	if !found {
+		t.before = body
+	}
+	return t
+}
+
+// scoped returns the 403 template of a scope, made on first use: scopes
+// come from the configuration, never from a request, so they are few.
+func (s *jsonStyle) scoped(scope Scope) *bodyTemplate {
+	if !s.templated || strings.ContainsRune(string(scope), 0) {
+		return nil
+	}
+	if t, ok := s.byScope.Load(scope); ok {
+		return t.(*bodyTemplate)
+	}
+	t, _ := s.byScope.LoadOrStore(scope, s.template(http.StatusForbidden, scope))
+	return t.(*bodyTemplate)
 }
 
 var (
@@ -141,6 +164,9 @@ func (s *jsonStyle) WriteError(w http.ResponseWriter, _ *http.Request, e AuthErr
 	bp := bufPool.Get().(*[]byte)
 	b := (*bp)[:0]
 	t := s.bodies[statusClass(status)]
+	if t == nil && status == http.StatusForbidden {
+		t = s.scoped(e.Scope)
+	}
 	if t != nil && e.RequestID != "" {
 		b = append(b, t.before...)
 		if t.hasRequestID {

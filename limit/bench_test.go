@@ -1,0 +1,96 @@
+package limit_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/limit"
+)
+
+// discard is a ResponseWriter that keeps nothing but a header map it
+// clears between requests.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// BenchmarkRequest is a valid request through the middleware without
+// limits and with one rate limit that never refuses, with and without the
+// RateLimit fields: the limiter's cost on the valid path is the
+// difference, in the same run.
+func BenchmarkRequest(b *testing.B) {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, err := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, secret, err := store.Create(ctx, apikey.KeySpec{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	never := []apikey.Limit{{Name: "requests", Count: limitsMax, Per: time.Second}}
+	for _, tc := range []struct {
+		name string
+		cfg  *limit.Config
+	}{
+		{"limits=none", nil},
+		{"limits=rate", &limit.Config{Live: never}},
+		{"limits=rate-noheaders", &limit.Config{Live: never, NoHeaders: true}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := apikey.Config{Keys: keys, Store: store}
+			if tc.cfg != nil {
+				l, err := limit.New(*tc.cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg.Limiter = l
+			}
+			m, err := apikey.New(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+			r, _ := http.NewRequest("GET", "/", nil)
+			r.Header.Set("Authorization", "Bearer "+secret.Reveal())
+			w := &discard{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// limitsMax is a rate no benchmark reaches: a billion per second.
+const limitsMax = 1_000_000_000
+
+// BenchmarkTake is one decision alone, on one key, with and without the
+// header fields.
+func BenchmarkTake(b *testing.B) {
+	l, err := limit.New(limit.Config{Live: []apikey.Limit{{Name: "requests", Count: limitsMax, Per: time.Second}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := &apikey.Key{ID: "key_01jd5y4m2pf3qx8v9b7c6n0rtw", Environment: apikey.EnvLive}
+	ctx := context.Background()
+	b.Run("headers=none", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Take(ctx, k, 1, nil)
+		}
+	})
+	b.Run("headers=ratelimit", func(b *testing.B) {
+		h := http.Header{}
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Take(ctx, k, 1, h)
+		}
+	})
+}

@@ -91,18 +91,12 @@ func (s State) String() string {
 // Key is what a store knows of an API key, never its secret. Keys from
 // Lookup and FromContext may be shared: treat them as read-only.
 //
-// ID is "key_" and a UUIDv7 in 26 lowercase Crockford base32 characters:
-// log-safe, sorted by creation time. Owner is the
-// account the key belongs to (Config.OwnerHeader checks it). Hint is the
-// prefix and last four characters, for display: "kg_live_…a1b2". PepperID
-// names the pepper of the stored digest ("" for SHA-256). RolledTo names the
-// successor of a key rolled at RolledAt, which stops working at ExpiresAt,
-// the end of its grace period; RolledFrom names the key a successor
-// replaced. Disabled switches a key off, as if revoked, until it is
-// cleared (Manager.Update). Limits are the key's own (Limit); Lineage is
-// the ID of the first key of its roll chain ("" for that key): limits count
-// per lineage, so a successor goes on with its predecessor's counters.
-// Requests and LastUsedAt are the recorded usage.
+// ID is "key_" and a UUIDv7 in 26 Crockford base32 characters, sorted by
+// creation time. Hint ("kg_live_…a1b2") is for display; PepperID names the
+// digest's pepper. A key rolled at RolledAt names its successor (RolledTo)
+// and works until ExpiresAt; a successor names the key it replaced
+// (RolledFrom) and the first of its chain (Lineage), whose limit counters
+// it goes on with. Disabled switches a key off until cleared.
 type Key struct {
 	ID          string            `json:"id"`
 	Name        string            `json:"name"`
@@ -173,11 +167,9 @@ func (k *Key) Clone() *Key {
 	return &c
 }
 
-// Secret holds a plaintext API key between its generation and the moment
-// it is shown to its owner, once. fmt (every verb) and log/slog show
-// "[REDACTED]", encoding/json {}; only Reveal returns the plaintext. The
-// plaintext lives in a closure, so that printers that walk struct fields
-// (testify's diffs, go-spew) find a function, never the key.
+// Secret holds a plaintext API key until it is shown to its owner, once.
+// fmt, log/slog and encoding/json show "[REDACTED]" or {}, and printers
+// that walk struct fields find a closure; only Reveal returns the key.
 type Secret struct {
 	reveal func() string
 }

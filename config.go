@@ -20,60 +20,47 @@ type Config struct {
 	Keys KeyConfig
 	// Store finds keys by digest. Required.
 	Store KeyStore
-	// Fallback is asked for a credential none of Keys.Formats accepts (a
-	// key from another system, package legacy): the key; an error wrapping
-	// ErrNotFound (401); another error (503). It bounds its own cost.
+	// Fallback finds the key of a credential no format accepts (package
+	// legacy): ErrNotFound is a 401, another error a 503.
 	Fallback func(ctx context.Context, credential string) (*Key, error)
-
-	// MethodPolicy names the scope each HTTP method needs on every request
-	// (ReadWritePolicy is the usual REST one). Default nil: no scope is
-	// checked here; guard routes with Require or RequireAny.
+	// MethodPolicy: the scope each HTTP method needs (ReadWritePolicy).
+	// Default nil: none; guard routes with Require.
 	MethodPolicy MethodPolicy
 	// Style writes rejections. Default: problem+json (ShapeProblem).
 	Style ErrorStyle
-	// Sources: where the credential may be read; a request with one in
-	// more than one of them is refused. Default: FromBearer().
+	// Sources of the credential; two in one request are refused. Default
+	// FromBearer().
 	Sources []Source
 	// HideCredentials removes the credential before the next handler.
 	HideCredentials bool
-	// Environment, when set, is the one accepted: EnvLive refuses test
-	// keys before the store is asked. Default 0: both.
+	// Environment, when set, is the only one accepted. Default 0: both.
 	Environment Environment
 	// OwnerHeader binds keys to their owner: the request must carry one
 	// such header equal to Key.Owner (ASCII case-insensitive), else 403.
 	OwnerHeader string
-	// Anonymous: methods a request without a credential may use ("*":
-	// all). It holds no scopes: FromContext reports false, Require answers
-	// 401. A bad credential is refused whatever the method. Default none.
+	// Anonymous: methods open without a credential ("*": all), where
+	// FromContext reports false. A bad credential is refused anyway.
 	Anonymous []string
 	// Realm of the WWW-Authenticate challenge ("api"); RetryAfter of a 503,
 	// in whole seconds (1 s).
 	Realm      string
 	RetryAfter time.Duration
-
-	// RequestIDHeader carries the request id, the one error bodies call
-	// request_id. Default "X-Request-Id".
+	// RequestIDHeader carries the request id. Default "X-Request-Id".
 	RequestIDHeader string
-	// RequestID returns the request's own id, used when safe (1 to 128
-	// visible ASCII characters but " and \), else the middleware makes one
-	// ("req_" and 26 characters). chi: middleware.GetReqID(r.Context()).
-	// Default nil: always a new id.
+	// RequestID returns the request's own id (chi: middleware.GetReqID),
+	// used when safe, else a new "req_…" one. Default nil: always new.
 	RequestID func(w http.ResponseWriter, r *http.Request) string
 	// NoRequestID: no request-id header, no request_id in bodies.
 	NoRequestID bool
-
-	// Logger logs each rejection and its Reason (Info; Warn for a store
-	// fault), never the credential. Default nil.
+	// Logger logs each rejection's Reason, never the credential.
 	Logger *slog.Logger
-	// Limiter charges each request to its key's limits (package limit)
-	// after MethodPolicy, before the next handler: 1, or Cost's. A request
-	// refused after (Require, Cost) gives its charge back. Default nil.
+	// Limiter charges each request to its key's limits (package limit):
+	// 1, or Cost's; a request refused after gives it back.
 	Limiter Limiter
-	// Usage counts the requests served: authenticated, and authorized by
-	// MethodPolicy and every Require on the way (package usage).
+	// Usage counts the requests served (package usage).
 	Usage UsageRecorder
-	// OnAuthenticated runs for each authenticated request before the next
-	// handler, on the request path. Default nil.
+	// OnAuthenticated runs before the next handler of each authenticated
+	// request.
 	OnAuthenticated func(r *http.Request, k *Key)
 	// OnRejected runs for each rejection (metrics, audit). Default nil.
 	OnRejected func(r *http.Request, e AuthError)

@@ -9,10 +9,8 @@ import (
 	"unsafe"
 )
 
-// Digest is what a store keeps instead of a key: SHA-256 of the key, or
-// HMAC-SHA-256 under a pepper. It is a fixed-size comparable value, usable
-// as a map key. The pepper that produced a digest is recorded beside it, in
-// Key.PepperID.
+// Digest is what a store keeps instead of a key: its SHA-256, or
+// HMAC-SHA-256 under a pepper (Key.PepperID); usable as a map key.
 type Digest [sha256.Size]byte
 
 // minPepperLength is the shortest pepper secret NewPepper accepts, in bytes.

@@ -30,16 +30,19 @@
 // # Status codes
 //
 // 401 with WWW-Authenticate for a missing, malformed, unknown, revoked,
-// disabled, expired or rolled-over credential; 403 for a valid key without the scope
-// or owner the request needs; 503 with Retry-After when the store fails:
-// never 401, and never the handler. The body never says why; Logger and
-// OnRejected get the Reason.
+// disabled, expired or rolled-over credential; 403 for a valid key without
+// the scope or owner the request needs; 429 with Retry-After and the
+// RateLimit fields when a limit of the key is spent (Config.Limiter); 503
+// with Retry-After when the store fails: never 401, and never the handler.
+// The body never says why; Logger and OnRejected get the Reason.
 //
 // # Around the core
 //
 // Package presets reproduces the Stairoids (v1, v2), Stepsies, Stax.ai and
 // Straply APIs; package cache puts a verification cache in front of a
 // remote store; package usage counts requests per key; package manage
-// serves the API Keys page and its JSON API; package storetest is the store
-// contract suite; the pgstore module keeps keys in PostgreSQL.
+// serves the API Keys page and its JSON API; package limit enforces rate
+// limits, quotas and credits in process, the redislimit module across
+// servers; package storetest is the store contract suite; the pgstore
+// module keeps keys in PostgreSQL.
 package apikey

@@ -113,11 +113,9 @@ func (r Reason) Status() int {
 	return 401
 }
 
-// AuthError describes one rejected request, for the ErrorStyle,
-// Config.OnRejected and Config.Logger; Verify returns it. Scope is the
-// scope that was needed (ReasonScope); KeyID is set when the store found
-// the key; Err is the detail (a *FormatError, the store's error). It never
-// includes the credential.
+// AuthError describes one rejected request (ErrorStyle, OnRejected,
+// Logger, Verify), never its credential: the Scope needed, the KeyID when
+// the store found the key, the detail in Err.
 type AuthError struct {
 	Reason    Reason
 	RequestID string // "" when request ids are off

@@ -99,9 +99,8 @@ func NewFormat(c FormatConfig) (*Format, error) {
 }
 
 // FormatDefault is the recommended format: kg_live_ / kg_test_, 30 base62
-// characters (178.6 bits) and a 6-character CRC-32C checksum, 44 characters
-// in all. The checksum rejects typos offline, and the prefix plus checksum
-// let a secret scanner recognise a key with almost no false positives.
+// characters (178.6 bits) and a CRC-32C checksum that rejects typos offline
+// and lets secret scanners recognise keys: 44 characters in all.
 var FormatDefault = defaultFormat()
 
 func defaultFormat() *Format {

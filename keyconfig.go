@@ -28,9 +28,8 @@ type KeyConfig struct {
 	Clock func() time.Time
 }
 
-// Check reports whether the configuration can be used, with an error that
-// names the field to change. Every constructor that takes a KeyConfig calls
-// it; a store of your own can too.
+// Check reports whether the configuration can be used; its error names the
+// field to change. Every constructor that takes a KeyConfig calls it.
 func (c KeyConfig) Check() error {
 	_, err := c.check()
 	return err
@@ -100,7 +99,7 @@ type KeySpec struct {
 	Owner       string
 	Metadata    map[string]string
 	ExpiresAt   time.Time // optional; in the future
-	Limits      []Limit   // the key's own limits, over its environment's defaults
+	Limits      []Limit   // over its environment's defaults
 }
 
 // Issued is a new key: its record, its digest and its secret.
@@ -197,11 +196,9 @@ func (c *KeyConfig) checkFields(spec KeySpec, now time.Time) error {
 	return checkLimits(spec.Limits)
 }
 
-// Update applies change to a copy of old by the rule every store's
-// Manager.Update follows, and stores nothing. change may set Name, Scopes,
-// ExpiresAt, Metadata, Limits and Disabled; the result must pass KeySpec's checks
-// (a new ExpiresAt in the future). A revoked or rolled key cannot change:
-// ErrRevoked, ErrAlreadyRolled. change's own error is returned as is.
+// Update applies change to a copy of old, and stores nothing. change may
+// set Name, Scopes, ExpiresAt, Metadata, Limits and Disabled, within
+// KeySpec's checks; a revoked or rolled key cannot change.
 func (c KeyConfig) Update(old *Key, change func(*Key) error) (*Key, error) {
 	c, err := c.check()
 	if err != nil {
@@ -235,11 +232,9 @@ func (c KeyConfig) Update(old *Key, change func(*Key) error) (*Key, error) {
 	return k, nil
 }
 
-// Successor makes the key that replaces old in a roll, by the rule every
-// store follows: only an active key not yet rolled can be rolled; the
-// successor inherits everything but ID, secret and usage; old keeps working
-// until now + grace, never past its own expiry. It returns the successor
-// and the updated copy of old, and stores nothing.
+// Successor makes the successor of active old in a roll, inheriting all
+// but ID, secret and usage, and old's updated copy, working until now +
+// grace at most; it stores nothing.
 func (c KeyConfig) Successor(old *Key, grace time.Duration) (Issued, *Key, error) {
 	c, err := c.check()
 	if err != nil {

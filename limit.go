@@ -9,16 +9,14 @@ import (
 	"github.com/keygate/apikey/internal/limits"
 )
 
-// Limit is one named allowance of a key, enforced by Config.Limiter
-// (package limit in process, redislimit across servers). Its fields say
-// which kind:
+// Limit is one named allowance of a key (Config.Limiter enforces it):
 //
-//	rate     Count per Per, refilled continuously, Burst (default Count) at once (GCRA); a long Per is a rolling quota
-//	quota    Count per calendar Period, "day" or "month" in Zone (IANA, default UTC)
-//	credits  Credits: a balance of Count, refilled each Period when one is set
+//	rate     Count per Per, Burst (default Count) at once (GCRA)
+//	quota    Count per calendar Period, "day" or "month" in Zone (IANA)
+//	credits  Credits: Count in all, or each Period
 //
-// Names are 1 to 64 of a-z, 0-9, '_', '-', '.'. Count < 0 lifts the
-// default limit of that Name. Owner counts it over all of Key.Owner's keys.
+// Names: 1 to 64 of a-z 0-9 _ - . Count < 0 lifts the default of that
+// Name. Owner shares it among all of Key.Owner's keys.
 type Limit struct {
 	Name    string        `json:"name"`
 	Count   int64         `json:"count"`
@@ -30,10 +28,9 @@ type Limit struct {
 	Owner   bool          `json:"owner,omitzero"`
 }
 
-// Limiter enforces keys' limits (Config.Limiter). Take charges cost to
-// every limit of k, or to none: false when one cannot pay (429); it sets
-// the RateLimit fields (and Retry-After) on h. An error is the limiter's
-// fault (503). Give returns a charge the request did not use.
+// Limiter enforces keys' limits (package limit, redislimit). Take charges
+// cost to every limit of k or to none (false: 429) and sets the RateLimit
+// fields on h; its error is a 503. Give returns a charge.
 type Limiter interface {
 	Take(ctx context.Context, k *Key, cost int64, h http.Header) (bool, error)
 	Give(ctx context.Context, k *Key, cost int64)

@@ -49,12 +49,10 @@ type Middleware struct {
 }
 
 // New checks cfg and returns the middleware; its error names the field to
-// change. For each request Handler gives the request its id, extracts one
-// credential, parses it against Keys.Formats (a bad one never reaches the
-// store), asks the store for its digest (not found: 401; a fault: 503),
-// checks Key.State (401), the owner header and MethodPolicy (403), then
-// puts the key and the id in the context and calls the next handler.
-// Rejections go through Style; the Reason only to Logger and OnRejected.
+// change. Handler gives each request its id, parses its credential (a bad
+// one never reaches the store), looks it up (unknown: 401; a fault: 503),
+// checks Key.State (401), the owner and MethodPolicy (403) and the limits
+// (429), then calls the next handler with the key in the context.
 func New(cfg Config) (*Middleware, error) {
 	m := new(Middleware)
 	if err := cfg.compile(m); err != nil {
@@ -74,11 +72,9 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// HandlerFunc is Handler for a handler that takes the key as an
-// argument: the request keeps its own context, which saves the new one
-// (r.WithContext) every net/http middleware otherwise makes. Inside h,
-// FromContext and RequestID report nothing, and Require and Cost do not
-// apply: check k.Scopes there. k is nil for an anonymous request.
+// HandlerFunc is Handler for a handler that takes the key as an argument
+// (nil: anonymous), and saves the request a new context; inside h,
+// FromContext, RequestID, Require and Cost do not apply.
 func (m *Middleware) HandlerFunc(h func(w http.ResponseWriter, r *http.Request, k *Key)) http.Handler {
 	if h == nil {
 		panic("apikey: HandlerFunc: nil handler")
@@ -488,11 +484,9 @@ func quote(s string) string {
 	return b.String()
 }
 
-// Require guards a handler: the key that authenticated the request must
-// hold every one of scopes (or imply it), else 403. Without an
-// authenticated key (no middleware upstream, an anonymous request) it
-// answers 401: it never passes by default. Like http.ServeMux on a bad
-// pattern, it panics at setup on a scope Keys.Scopes does not declare.
+// Require guards a handler: the request's key must hold every one of
+// scopes (or imply it), else 403; without a key, 401. Like http.ServeMux
+// on a bad pattern, it panics at setup on an undeclared scope.
 func (m *Middleware) Require(scopes ...Scope) func(http.Handler) http.Handler {
 	return m.require(requirement{scopes})
 }
@@ -525,11 +519,9 @@ func (m *Middleware) require(req requirement) func(http.Handler) http.Handler {
 	}
 }
 
-// Cost guards a handler whose requests cost n (at least 1) of the key's
-// limits instead of 1: it charges the difference with what the request
-// already paid, so nested Costs charge the largest. A request its key
-// cannot pay for gets 429 and gives back what it paid. Without
-// Config.Limiter it only requires an authenticated key, as Require.
+// Cost prices a handler's requests at n (at least 1) of the key's limits:
+// it charges what the request has not paid yet (nested Costs: the
+// largest); a request that cannot pay gets 429 and gives all back.
 func (m *Middleware) Cost(n int64) func(http.Handler) http.Handler {
 	if n < 1 {
 		panic(fmt.Sprintf("apikey: Cost: %d is less than 1", n))

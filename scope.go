@@ -191,12 +191,10 @@ func (r requirement) check(set *ScopeSet) error {
 	return nil
 }
 
-// MethodPolicy maps an HTTP method to the scope every request with that
-// method needs (Config.MethodPolicy): the REST way to authorize. The key "*"
-// covers every method not listed; a method that is not listed when there is
-// no "*" entry is refused (403). An empty Scope means the method needs no
-// scope. APIs whose calls are all POST (RPC, GraphQL) leave it out and
-// guard each route with Middleware.Require instead.
+// MethodPolicy maps an HTTP method to the scope its requests need
+// (Config.MethodPolicy); "*" covers the methods not listed, which are
+// otherwise refused (403); an empty Scope needs none. RPC-style APIs guard
+// each route with Middleware.Require instead.
 type MethodPolicy map[string]Scope
 
 // ReadWritePolicy returns the usual REST mapping: GET, HEAD and OPTIONS need

@@ -7,14 +7,11 @@ import (
 
 // readme:keystore
 
-// KeyStore finds a key by the digest of its secret: the one interface a
-// store must implement. Found: the key, whatever its state, and nil.
-// Unknown: an error wrapping ErrNotFound (401). Anything else is a store
-// failure (503, and the handler is not called). Lookup is safe for
-// concurrent use; a store that blocks bounds it with its own deadline
-// (package cache, pgstore). The Key may be shared: nobody modifies it.
-// Optional abilities: Manager, UsageStore, Rehasher. Package storetest
-// checks a store against this contract.
+// KeyStore finds a key, whatever its state, by the digest of its secret:
+// the one interface a store must implement (package storetest checks it).
+// Unknown is an error wrapping ErrNotFound (401), any other error a 503.
+// Lookup is safe for concurrent use and bounds its own time; the Key may
+// be shared: nobody modifies it.
 type KeyStore interface {
 	Lookup(ctx context.Context, digest Digest) (*Key, error)
 }

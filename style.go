@@ -18,11 +18,7 @@ type ErrorStyle interface {
 }
 
 // Messages are the texts of an error body; "{scope}" in Forbidden is the
-// scope needed. An empty field takes the default: "A valid API key is
-// required.", "The API key does not have the '{scope}' scope this request
-// needs.", "Authentication is temporarily unavailable; retry the request
-// shortly.", "This API key has used its allowance; retry after the time in
-// Retry-After."
+// scope needed. An empty field takes a generic English default.
 type Messages struct {
 	Unauthorized string
 	Forbidden    string

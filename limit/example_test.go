@@ -43,12 +43,12 @@ func Example() {
 		r.Header.Set("Authorization", "Bearer "+secret.Reveal())
 		w := httptest.NewRecorder()
 		handler.ServeHTTP(w, r)
-		fmt.Println(w.Code, w.Header().Get("RateLimit"), w.Header().Get("Retry-After"))
+		fmt.Println(w.Code, w.Header().Get("RateLimit"), w.Header().Values("Retry-After"))
 	}
 	// Output:
-	// 200 "requests";r=1;t=1
-	// 200 "requests";r=0;t=1
-	// 429 "requests";r=0;t=1 1
+	// 200 "requests";r=1;t=1 []
+	// 200 "requests";r=0;t=1 []
+	// 429 "requests";r=0;t=1 [1]
 }
 
 func reports(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "[]") }

@@ -1,6 +1,7 @@
 package manage
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -12,13 +13,15 @@ import (
 )
 
 // keyJSON is what the API shows of a key: its record, which never holds
-// the secret, and its state now.
+// the secret, with its own limits, and its state now.
 type keyJSON struct {
 	*apikey.Key
-	State string `json:"state"`
+	Limits []limitJSON `json:"limits"`
+	State  string      `json:"state"`
 }
 
-// view returns k as the API shows it: scopes an array, never null.
+// view returns k as the API shows it: scopes and limits arrays, never
+// null.
 func (h *Handler) view(k *apikey.Key) keyJSON {
 	if k == nil {
 		return keyJSON{}
@@ -30,7 +33,7 @@ func (h *Handler) view(k *apikey.Key) keyJSON {
 		}
 		k.Metadata = meta
 	}
-	return keyJSON{Key: k, State: k.State(h.clock()).String()}
+	return keyJSON{Key: k, Limits: limitViews(k.Limits), State: k.State(h.clock()).String()}
 }
 
 // issued is a create's or a roll's answer: the one time the secret is
@@ -54,7 +57,9 @@ func (o *optional[T]) UnmarshalJSON(b []byte) error {
 		o.Null = true
 		return nil
 	}
-	return json.Unmarshal(b, &o.V)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields() // as decode does for the whole body
+	return dec.Decode(&o.V)
 }
 
 // query reads the query parameters of r, refusing any not in names and
@@ -79,8 +84,8 @@ func query(r *http.Request, names ...string) (url.Values, error) {
 	return q, nil
 }
 
-// limit parses a limit query parameter: 1 to 200, default 50.
-func limit(q url.Values) (int, error) {
+// limitParam parses a limit query parameter: 1 to 200, default 50.
+func limitParam(q url.Values) (int, error) {
 	s := q.Get("limit")
 	if s == "" {
 		return defaultLimit, nil
@@ -114,7 +119,7 @@ func (h *Handler) listFilter(r *http.Request, c Caller) (apikey.Filter, error) {
 			return f, badInput("state must be active, revoked, expired, rolled or disabled")
 		}
 	}
-	if f.Limit, err = limit(q); err != nil {
+	if f.Limit, err = limitParam(q); err != nil {
 		return f, err
 	}
 	if f.Owner, err = c.ownerFilter(q.Get("owner")); err != nil {
@@ -181,6 +186,7 @@ func (h *Handler) apiCreate(w http.ResponseWriter, r *http.Request) {
 		ExpiresAt   *time.Time         `json:"expires_at"`
 		Metadata    map[string]string  `json:"metadata"`
 		Owner       string             `json:"owner"`
+		Limits      []limitJSON        `json:"limits"`
 	}
 	if err := decode(w, r, &in, false); err != nil {
 		h.fail(w, r, err)
@@ -197,6 +203,11 @@ func (h *Handler) apiCreate(w http.ResponseWriter, r *http.Request) {
 	spec := apikey.KeySpec{Name: in.Name, Environment: in.Environment, Scopes: in.Scopes, Metadata: in.Metadata, Owner: in.Owner}
 	if in.ExpiresAt != nil {
 		spec.ExpiresAt = *in.ExpiresAt
+	}
+	var err error
+	if spec.Limits, err = fromJSON(in.Limits); err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	k, secret, err := h.create(r, c, spec)
 	if err != nil {
@@ -221,7 +232,8 @@ func (h *Handler) apiGet(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiUpdate: PATCH /api/keys/{id}. An absent field is kept; expires_at
-// null clears the expiry.
+// null clears the expiry; limits replaces the key's own, [] or null
+// clears them, and only an operator may send it.
 func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
 	c, ok := h.who(w, r, true)
 	if !ok {
@@ -232,6 +244,7 @@ func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
 		Scopes    optional[[]apikey.Scope]    `json:"scopes"`
 		ExpiresAt optional[time.Time]         `json:"expires_at"`
 		Metadata  optional[map[string]string] `json:"metadata"`
+		Limits    optional[[]limitJSON]       `json:"limits"`
 	}
 	if err := decode(w, r, &in, false); err != nil {
 		h.fail(w, r, err)
@@ -257,6 +270,16 @@ func (h *Handler) apiUpdate(w http.ResponseWriter, r *http.Request) {
 		}
 		if in.Metadata.Set {
 			k.Metadata = withReserved(in.Metadata.V, k.Metadata)
+		}
+		if in.Limits.Set {
+			if !c.Operator {
+				return errOperatorOnly
+			}
+			list, err := fromJSON(in.Limits.V)
+			if err != nil {
+				return err
+			}
+			k.Limits = list
 		}
 		return nil
 	})
@@ -368,6 +391,27 @@ func (h *Handler) apiKeyUsage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, u)
 }
 
+// apiKeyLimits: GET /api/keys/{id}/limits, the key's limits and what
+// remains of them.
+func (h *Handler) apiKeyLimits(w http.ResponseWriter, r *http.Request) {
+	c, ok := h.who(w, r, true)
+	if !ok {
+		return
+	}
+	k, err := h.get(r.Context(), c, r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out, err := h.limitStates(r.Context(), k)
+	if err != nil {
+		h.logError(r, "manage: Config.Limits failed", err)
+		h.problem(w, r, http.StatusServiceUnavailable, "unavailable", "What remains of the key's limits cannot be read now; please try again.")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // totals is the usage of a caller's keys by environment.
 type totals struct {
 	Live uint64 `json:"live"`
@@ -443,7 +487,7 @@ func (h *Handler) apiAudit(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	if f.Limit, err = limit(q); err != nil {
+	if f.Limit, err = limitParam(q); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -1,12 +1,14 @@
 package manage
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/limit"
 )
 
 // Config configures a Handler (New). Keys and Caller are required; a zero
@@ -31,6 +33,12 @@ type Config struct {
 	// saying nothing of it. When it is an AuditLog, GET {Path}/api/audit
 	// serves it. Default nil: nothing is recorded.
 	Audit AuditSink
+	// Limits says what remains of a key's limits, which its page and GET
+	// {Path}/api/keys/{id}/limits show: give it the limiter the
+	// middleware enforces them with (apikey.Config.Limiter), a
+	// *limit.Limiter or redislimit's. Default nil: a key's own limits are
+	// shown, not what remains of them.
+	Limits LimitStatus
 	// Style writes the JSON API's 401 and 403, as the protected API
 	// writes its own. Default: apikey's default, RFC 9457 problem+json.
 	Style apikey.ErrorStyle
@@ -58,6 +66,13 @@ type Caller struct {
 	Owner string
 	// Operator sees and manages every owner's keys; Owner may be empty.
 	Operator bool
+}
+
+// LimitStatus reports what remains of each of a key's effective limits:
+// its environment's defaults with its own (apikey.Key.Limits) laid over
+// them. *limit.Limiter satisfies it, and so does redislimit's Limiter.
+type LimitStatus interface {
+	Status(ctx context.Context, k *apikey.Key) ([]limit.Status, error)
 }
 
 // Errors for Config.Caller to wrap.

@@ -10,13 +10,15 @@ import (
 // FuzzAPIBody: no body, query or path makes the handler panic or fail
 // with a 500.
 func FuzzAPIBody(f *testing.F) {
-	for _, s := range []string{`{"name":"x"}`, `{"name":"x","scopes":["read"],"expires_at":null}`, `{"grace_seconds":5}`, `[`, `{"metadata":{"a":1}}`, ``} {
+	for _, s := range []string{`{"name":"x"}`, `{"name":"x","scopes":["read"],"expires_at":null}`, `{"grace_seconds":5}`, `[`, `{"metadata":{"a":1}}`, `{"limits":[{"name":"x","count":1,"per_seconds":1e300}]}`, ``} {
 		f.Add("POST", "/api/keys", s)
 		f.Add("PATCH", "/api/keys/ID", s)
 		f.Add("POST", "/api/keys/ID/roll", s)
 	}
 	f.Add("GET", "/api/keys?limit=3&after=ID", "")
 	f.Add("POST", "/keys/ID", "name=x&scope=read&expires=2999-01-01")
+	f.Add("POST", "/keys/ID/limits", "limits=x%3A+1+per+minute")
+	f.Add("GET", "/api/keys/ID/limits", "")
 	f.Fuzz(func(t *testing.T, method, target, body string) {
 		e := newEnv(t)
 		k, _ := e.key("acme", "ci", "read")

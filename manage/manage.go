@@ -24,6 +24,7 @@ type Handler struct {
 	path    string
 	audit   AuditSink
 	log     AuditLog // Audit, when it can be read back
+	limits  LimitStatus
 	style   apikey.ErrorStyle
 	grace   time.Duration
 	title   string
@@ -63,6 +64,7 @@ func New(store apikey.Manager, cfg Config) (*Handler, error) {
 		caller:  cfg.Caller,
 		path:    cfg.Path,
 		audit:   cfg.Audit,
+		limits:  cfg.Limits,
 		style:   cfg.Style,
 		grace:   cmp.Or(cfg.Grace, defaultGrace),
 		title:   cmp.Or(cfg.Title, "API keys"),
@@ -120,6 +122,7 @@ func (h *Handler) routes() []route {
 		{"POST", "/api/keys/{id}/disable", h.apiDisable, true},
 		{"POST", "/api/keys/{id}/enable", h.apiEnable, true},
 		{"GET", "/api/keys/{id}/usage", h.apiKeyUsage, true},
+		{"GET", "/api/keys/{id}/limits", h.apiKeyLimits, true},
 		{"GET", "/api/usage", h.apiUsage, true},
 		{"GET", "/api/audit", h.apiAudit, true},
 		{"GET", "/api/openapi.json", h.apiOpenAPI, true},
@@ -133,6 +136,7 @@ func (h *Handler) routes() []route {
 		{"POST", "/keys/{id}/revoke", h.pageRevoke, false},
 		{"POST", "/keys/{id}/disable", h.pageDisable, false},
 		{"POST", "/keys/{id}/enable", h.pageEnable, false},
+		{"POST", "/keys/{id}/limits", h.pageLimits, false},
 		{"GET", "/assets/{name}", h.asset, false},
 	}
 }

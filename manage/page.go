@@ -63,12 +63,50 @@ type pageData struct {
 	Other  string // scopes the key holds that the page does not offer
 	Grace  string // hours, as entered
 
+	// The key's limits: effective ones with what remains (Config.Limits),
+	// or its own.
+	Limits          []limitRow
+	LimitsEffective bool
+	LimitsNote      string
+
 	Secret string
 }
 
 // formValues are a form's fields as entered.
 type formValues struct {
 	Name, Environment, Expires, Owner string
+	Limits                            string // a limit a line (parseLimits)
+}
+
+// limitRow is a limit as the page shows it.
+type limitRow struct {
+	Name, Kind, Text string
+	Default          bool // the environment's, not the key's own
+	Remaining        int64
+	Reset, ResetISO  string
+}
+
+// limitRows returns k's limits as the page shows them, and whether they
+// are the effective ones with what remains. A failing Config.Limits is
+// logged, and the key's own limits are shown with note.
+func (h *Handler) limitRows(r *http.Request, k *apikey.Key) (rows []limitRow, effective bool, note string) {
+	kl, err := h.limitStates(r.Context(), k)
+	if err != nil {
+		h.logError(r, "manage: Config.Limits failed", err)
+		kl, note = ownLimits(k), "What remains of these limits cannot be read now."
+	}
+	for _, s := range kl.Limits {
+		row := limitRow{Name: s.Name, Kind: s.Kind, Text: limitText(s.limit), Default: s.Default, Reset: "Never"}
+		if s.Remaining != nil {
+			row.Remaining = *s.Remaining
+		}
+		if s.ResetAt != nil {
+			row.Reset = s.ResetAt.UTC().Format("2006-01-02 15:04:05 UTC")
+			row.ResetISO = s.ResetAt.UTC().Format(time.RFC3339)
+		}
+		rows = append(rows, row)
+	}
+	return rows, kl.Effective, note
 }
 
 // scopeOption is a scope's checkbox.
@@ -345,8 +383,9 @@ func (h *Handler) newSpec(r *http.Request, c Caller) (apikey.KeySpec, error) {
 func (h *Handler) keyPage(w http.ResponseWriter, r *http.Request, c Caller, status int, k *apikey.Key, msg string, entered func(*pageData)) {
 	d := h.data(c, k.Name)
 	d.Key, d.Error = h.row(k), msg
-	d.Form = formValues{Name: k.Name, Expires: lastDay(k.ExpiresAt)}
+	d.Form = formValues{Name: k.Name, Expires: lastDay(k.ExpiresAt), Limits: limitLines(k.Limits)}
 	d.Scopes, d.Other = h.options(k.Scopes)
+	d.Limits, d.LimitsEffective, d.LimitsNote = h.limitRows(r, k)
 	d.Grace = strconv.FormatInt(int64(h.grace/time.Hour), 10)
 	if entered != nil {
 		entered(d)
@@ -520,6 +559,36 @@ func (h *Handler) pageSetDisabled(w http.ResponseWriter, r *http.Request, disabl
 	}
 	if _, err := h.setDisabled(r, c, r.PathValue("id"), disabled); err != nil {
 		h.formFailed(w, r, c, err, nil)
+		return
+	}
+	h.redirectToKey(w, r, r.PathValue("id"))
+}
+
+// pageLimits: POST /keys/{id}/limits sets the key's own limits, a line
+// each; operators only.
+func (h *Handler) pageLimits(w http.ResponseWriter, r *http.Request) {
+	c, ok := h.who(w, r, false)
+	if !ok {
+		return
+	}
+	if err := parseForm(w, r); err != nil {
+		h.formFailed(w, r, c, err, nil)
+		return
+	}
+	text := r.PostForm.Get("limits")
+	_, err := h.update(r, c, r.PathValue("id"), "update", func(k *apikey.Key) error {
+		if !c.Operator {
+			return errOperatorOnly
+		}
+		list, err := parseLimits(text)
+		if err != nil {
+			return err
+		}
+		k.Limits = list
+		return nil
+	})
+	if err != nil {
+		h.formFailed(w, r, c, err, func(d *pageData) { d.Form.Limits = text })
 		return
 	}
 	h.redirectToKey(w, r, r.PathValue("id"))

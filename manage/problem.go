@@ -65,6 +65,8 @@ func status(err error) (int, string, string) {
 			code = "too_large"
 		}
 		return in.status, code, in.detail
+	case errors.Is(err, errOperatorOnly):
+		return http.StatusForbidden, "forbidden", "Only an operator can set a key's limits: they are what the plan pays for."
 	case errors.Is(err, apikey.ErrNotFound):
 		return http.StatusNotFound, "not_found", "There is no API key with this id."
 	case errors.Is(err, apikey.ErrInvalid):
@@ -96,7 +98,7 @@ func invalidDetail(err error) string {
 		s = after
 	}
 	r := strings.NewReplacer("KeySpec.Name", "name", "KeySpec.Scopes", "scopes", "KeySpec.ExpiresAt", "expires_at",
-		"KeySpec.Environment", "environment", "Filter.Limit", "limit")
+		"KeySpec.Environment", "environment", "KeySpec.Limits", "limits", "Filter.Limit", "limit")
 	return r.Replace(s)
 }
 

@@ -49,8 +49,12 @@ func (h *Handler) get(ctx context.Context, c Caller, id string) (*apikey.Key, er
 	return k, nil
 }
 
-// create makes a key for c; a tenant's key is always its own.
+// create makes a key for c; a tenant's key is always its own, and has no
+// limits of its own.
 func (h *Handler) create(r *http.Request, c Caller, spec apikey.KeySpec) (*apikey.Key, apikey.Secret, error) {
+	if len(spec.Limits) > 0 && !c.Operator {
+		return nil, apikey.Secret{}, errOperatorOnly
+	}
 	owner, err := c.ownerFilter(spec.Owner)
 	if err != nil {
 		return nil, apikey.Secret{}, err
@@ -64,7 +68,11 @@ func (h *Handler) create(r *http.Request, c Caller, spec apikey.KeySpec) (*apike
 	if !k.ExpiresAt.IsZero() {
 		expires = k.ExpiresAt.UTC().Format(time.RFC3339)
 	}
-	h.record(r, c, "create", k, fmt.Sprintf("name %q, %s, scopes: %s, expires: %s", k.Name, k.Environment, scopeList(k.Scopes), expires))
+	detail := fmt.Sprintf("name %q, %s, scopes: %s, expires: %s", k.Name, k.Environment, scopeList(k.Scopes), expires)
+	if len(k.Limits) > 0 {
+		detail += ", limits: " + limitList(k.Limits)
+	}
+	h.record(r, c, "create", k, detail)
 	return k, secret, nil
 }
 
@@ -187,6 +195,9 @@ func diff(before, after *apikey.Key) string {
 	}
 	if !maps.Equal(before.Metadata, after.Metadata) {
 		parts = append(parts, "metadata: "+strings.Join(slices.Sorted(maps.Keys(before.Metadata)), " ")+" → "+strings.Join(slices.Sorted(maps.Keys(after.Metadata)), " "))
+	}
+	if !slices.Equal(before.Limits, after.Limits) {
+		parts = append(parts, "limits: "+limitList(before.Limits)+" → "+limitList(after.Limits))
 	}
 	switch {
 	case before.Disabled != after.Disabled && after.Disabled:

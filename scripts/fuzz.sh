@@ -7,7 +7,7 @@
 #
 #   FUZZTIME=5s ./scripts/fuzz.sh
 #
-# With six targets at 30s each, a run takes about three and a half minutes.
+# With seven targets at 30s each, a run takes about four minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

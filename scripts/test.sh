@@ -3,9 +3,10 @@
 # go vet and gofmt; the examples' smoke tests; the PostgreSQL tests against
 # a throwaway server the tests start themselves.
 #
-# With CI=true (.ci/run sets it) it also installs PostgreSQL and Chromium
-# (for the real-browser test in manage/browser) from Debian if they are
-# missing, fails instead of skipping when either cannot be found,
+# With CI=true (.ci/run sets it) it also installs PostgreSQL, Redis (for
+# redislimit's tests, which start their own redis-server) and Chromium (for
+# the real-browser test in manage/browser) from Debian if they are
+# missing, fails instead of skipping when one cannot be found,
 # runs every fuzz target for FUZZTIME (default 30s) and runs each benchmark
 # once (-benchtime=100x) so none of them rots.
 set -euo pipefail
@@ -22,6 +23,15 @@ if [ "$ci" = true ] && ! have_postgres && [ -z "${APIKEY_TEST_DATABASE_URL:-}" ]
 	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 	$sudo_cmd apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+
+have_redis() { command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ]; }
+if [ "$ci" = true ] && ! have_redis; then
+	step "installing Redis from Debian"
+	sudo_cmd=""
+	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+	$sudo_cmd apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends redis-server >/dev/null
 fi
 
 # The names manage/browser looks for, and CHROME_PATH, which it takes first.

@@ -117,7 +117,7 @@ func (c KeyConfig) NewKey(spec KeySpec) (Issued, error) {
 	if err != nil {
 		return Issued{}, err
 	}
-	now := c.Clock()
+	now := c.Clock().Round(0) // a stored time carries no monotonic reading
 	if err := c.checkSpec(spec, now); err != nil {
 		return Issued{}, err
 	}
@@ -243,7 +243,7 @@ func (c KeyConfig) Successor(old *Key, grace time.Duration) (Issued, *Key, error
 	if grace < 0 {
 		return Issued{}, nil, fmt.Errorf("%w: roll %s: negative grace %v", ErrInvalid, old.ID, grace)
 	}
-	now := c.Clock()
+	now := c.Clock().Round(0)
 	switch st := old.State(now); {
 	case st == StateRevoked:
 		return Issued{}, nil, fmt.Errorf("roll %s: %w", old.ID, ErrRevoked)

@@ -5,11 +5,12 @@ import (
 	"strings"
 )
 
-// listIndex holds key IDs in List's order: by CreatedAt, then ID. Keys are
-// mostly created in that order, so an insert is mostly an append; an
-// imported key lands where its CreatedAt says.
+// listIndex holds key numbers in List's order: by CreatedAt, then ID.
+// Keys are mostly created in that order, so an insert is mostly an append;
+// an imported key lands where its CreatedAt says. It holds no pointer: the
+// order is read from the records (MemoryStore.listCmp).
 type listIndex struct {
-	ids []string
+	ids []uint32
 }
 
 // listOrder compares two keys in List's order.
@@ -20,29 +21,29 @@ func listOrder(a, b *Key) int {
 	return strings.Compare(a.ID, b.ID)
 }
 
-// after returns the position of the first key that sorts after k. key
-// returns the current snapshot of an indexed ID.
-func (x *listIndex) after(k *Key, key func(string) *Key) int {
-	i, found := slices.BinarySearchFunc(x.ids, k, func(id string, k *Key) int { return listOrder(key(id), k) })
+// after returns the position of the first key that sorts after key number
+// no. cmp compares two key numbers in List's order.
+func (x *listIndex) after(no uint32, cmp func(a, b uint32) int) int {
+	i, found := slices.BinarySearchFunc(x.ids, no, cmp)
 	if found {
 		i++
 	}
 	return i
 }
 
-// insert adds k's ID at its place.
-func (x *listIndex) insert(k *Key, key func(string) *Key) {
-	if n := len(x.ids); n == 0 || listOrder(key(x.ids[n-1]), k) < 0 {
-		x.ids = append(x.ids, k.ID)
+// insert adds key number no at its place.
+func (x *listIndex) insert(no uint32, cmp func(a, b uint32) int) {
+	if n := len(x.ids); n == 0 || cmp(x.ids[n-1], no) < 0 {
+		x.ids = append(x.ids, no)
 		return
 	}
-	i, _ := slices.BinarySearchFunc(x.ids, k, func(id string, k *Key) int { return listOrder(key(id), k) })
-	x.ids = slices.Insert(x.ids, i, k.ID)
+	i, _ := slices.BinarySearchFunc(x.ids, no, cmp)
+	x.ids = slices.Insert(x.ids, i, no)
 }
 
-// remove drops k's ID.
-func (x *listIndex) remove(k *Key, key func(string) *Key) {
-	if i, found := slices.BinarySearchFunc(x.ids, k, func(id string, k *Key) int { return listOrder(key(id), k) }); found {
+// remove drops key number no.
+func (x *listIndex) remove(no uint32, cmp func(a, b uint32) int) {
+	if i, found := slices.BinarySearchFunc(x.ids, no, cmp); found {
 		x.ids = slices.Delete(x.ids, i, i+1)
 	}
 }

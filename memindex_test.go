@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,7 +19,7 @@ import (
 // match functions of their keys.
 type slotModel struct {
 	t    *testing.T
-	tab  slotTable
+	tab  slotTable[uint32]
 	keys []uint64 // value → key
 	hash func(k uint64) uint64
 }
@@ -134,7 +136,7 @@ func TestSlotTableAgreesWithMap(t *testing.T) {
 }
 
 func TestSlotTableEmpty(t *testing.T) {
-	var tab slotTable
+	var tab slotTable[uint32]
 	never := func(uint32) bool { t.Fatal("an empty table matches nothing"); return false }
 	_, ok := tab.find(42, never)
 	assert.False(t, ok)
@@ -206,65 +208,124 @@ func TestSlotTableChurnStaysSmall(t *testing.T) {
 	assert.Equal(t, minTableSize, len(m.tab.slots), "a few live values fit the smallest table")
 }
 
-// Values as large as a location can be never collide with the markers.
+// Locations keep a shard and any handle; a handle + 1 never collides with
+// the markers.
 func TestLocations(t *testing.T) {
+	maxHandle := uint32(maxChunks-1)<<offBits | (maxChunkLen - 8)
 	for _, c := range []struct {
 		shard int
-		pos   uint32
-	}{{0, 0}, {0, maxPos}, {memShards - 1, 0}, {memShards - 1, maxPos}, {17, 12345}} {
-		l := makeLoc(c.shard, c.pos)
+		h     uint32
+	}{{0, 0}, {0, maxHandle}, {memShards - 1, 0}, {memShards - 1, maxHandle}, {17, 12345}} {
+		l := makeLoc(c.shard, c.h)
 		assert.Equal(t, c.shard, l.shard())
-		assert.Equal(t, c.pos, l.pos())
-		stored := uint32(l) + 1
+		assert.Equal(t, c.h, l.handle())
+		stored := c.h + 1
 		assert.NotEqual(t, uint32(slotEmpty), stored)
 		assert.NotEqual(t, uint32(slotDeleted), stored)
 	}
 }
 
-// The shard's slab and digest table agree with a reference map through a
-// random sequence of inserts and removals, across growth, tombstones and
-// slab reuse.
+// shardModel drives a shard as the store does, with key numbers as IDs.
+type shardModel struct {
+	sh    memShard
+	enc   encoder
+	where map[uint32]uint32 // key number → handle
+}
+
+func (m *shardModel) record(d Digest, no uint32, name string) uint32 {
+	h, err := m.sh.append(m.enc.record(d, no, &Key{ID: fmt.Sprint(no), Name: name}))
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+func (m *shardModel) compact() {
+	m.sh.compact(func(no, h uint32) { m.where[no] = h })
+}
+
+// lookup finds d as Lookup does, through the published view.
+func (m *shardModel) lookup(d Digest) *Key {
+	v := m.sh.view.Load()
+	if v == nil {
+		return nil
+	}
+	var locs atomic.Pointer[[]*time.Location]
+	locs.Store(&[]*time.Location{nil})
+	k, stale := v.lookup(d, &locs)
+	if stale {
+		panic("the writer's own view is never stale")
+	}
+	return k
+}
+
+// The shard's arena and digest table agree with a reference map through a
+// random sequence of inserts, changes and removals, across growth,
+// tombstones, new chunks and compaction.
 func TestShardTableAgreesWithMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 9))
-	var sh memShard
-	ref := map[Digest]*Key{}
+	m := &shardModel{enc: encoder{loc: func(*time.Location) uint16 { return 0 }}, where: map[uint32]uint32{}}
+	ref := map[Digest]string{} // digest → name
+	nos := map[Digest]uint32{}
 	var digests []Digest
-	for i := range 20000 {
-		switch {
-		case len(digests) > 0 && r.IntN(3) == 0:
+	compactions := 0
+	for i := range 30000 {
+		switch op := r.IntN(6); {
+		case len(digests) > 0 && op == 0:
 			j := r.IntN(len(digests))
 			d := digests[j]
 			digests[j] = digests[len(digests)-1]
 			digests = digests[:len(digests)-1]
-			sh.remove(d)
+			m.sh.unfile(d)
 			delete(ref, d)
-			assert.Nil(t, sh.lookup(d))
+			delete(m.where, nos[d])
+			assert.Nil(t, m.lookup(d))
+		case len(digests) > 0 && op <= 2:
+			d := digests[r.IntN(len(digests))]
+			slot, _, ok := m.sh.find(d)
+			require.True(t, ok)
+			name := fmt.Sprint("changed ", i)
+			h := m.record(d, nos[d], name)
+			m.sh.refile(slot, h)
+			m.where[nos[d]] = h
+			ref[d] = name
 		default:
 			d := sha256.Sum256([]byte(fmt.Sprint(i)))
-			k := &Key{ID: fmt.Sprint(i)}
-			_, ok := sh.insert(d, k)
-			require.True(t, ok)
-			ref[d] = k
+			no := uint32(i)
+			h := m.record(d, no, fmt.Sprint("key ", i))
+			m.sh.file(h)
+			m.where[no] = h
+			nos[d] = no
+			ref[d] = fmt.Sprint("key ", i)
 			digests = append(digests, d)
 		}
+		before := len(m.sh.chunks)
+		dead := m.sh.dead
+		m.compact()
+		if m.sh.dead < dead {
+			compactions++
+			assert.LessOrEqual(t, len(m.sh.chunks), before)
+		}
 	}
-	assert.Equal(t, len(ref), sh.table.live)
-	for d, k := range ref {
-		assert.Same(t, k, sh.lookup(d))
-		pos, ok := sh.find(d)
+	assert.Positive(t, compactions)
+	assert.Equal(t, len(ref), m.sh.table.live)
+	for d, name := range ref {
+		k := m.lookup(d)
+		require.NotNil(t, k)
+		assert.Equal(t, name, k.Name)
+		assert.Same(t, k, m.lookup(d), "the hot set keeps the Key")
+		_, h, ok := m.sh.find(d)
 		require.True(t, ok)
-		assert.Equal(t, d, sh.entries[pos].digest)
+		assert.Equal(t, m.where[nos[d]], h, "compaction reports moves")
+		assert.Equal(t, d, m.sh.rec(h).digest())
 	}
 	for i := range 1000 {
-		assert.Nil(t, sh.lookup(sha256.Sum256([]byte(fmt.Sprint("absent", i)))))
+		assert.Nil(t, m.lookup(sha256.Sum256([]byte(fmt.Sprint("absent", i)))))
 	}
-	sh.remove(sha256.Sum256([]byte("absent"))) // removing an absent digest changes nothing
-	assert.Equal(t, len(ref), sh.table.live)
-	assert.LessOrEqual(t, (sh.table.live+sh.table.deleted)*4, len(sh.table.slots)*3, "load stays under 3/4")
-	assert.Equal(t, len(sh.entries), len(ref)+len(sh.free), "freed slab entries are reused")
-	for _, pos := range sh.free {
-		assert.Nil(t, sh.entries[pos].key, "a free entry holds no key")
-	}
+	m.sh.unfile(sha256.Sum256([]byte("absent"))) // unfiling an absent digest changes nothing
+	assert.Equal(t, len(ref), m.sh.table.live)
+	assert.LessOrEqual(t, (m.sh.table.live+m.sh.table.deleted)*4, len(m.sh.table.slots)*3, "load stays under 3/4")
+	assert.LessOrEqual(t, len(m.sh.hot), hotMax)
 }
 
 // The ID index follows keys through creation, rehash and removal.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,16 +16,24 @@ import (
 // Manager, UsageStore and Rehasher. With a file each change rewrites it:
 // fit for thousands of keys. A change replaces a Key, never modifies it.
 type MemoryStore struct {
+	// Resident keys are records of bytes, which the GC does not scan;
+	// Lookup takes no lock and keeps the Keys it materializes in a bounded
+	// hot set (memindex.go).
+
 	keys   KeyConfig
 	shards [memShards]memShard
+	locs   atomic.Pointer[[]*time.Location] // the records' locations by index; 0: nil (UTC)
 
 	mu       sync.Mutex // serialises changes, management reads and the file
-	ids      idIndex    // key ID → location
-	order    listIndex  // every key ID, in List's order
+	ids      idIndex    // key ID → key number
+	where    []loc      // key number → record; noLoc when free
+	freeNos  []uint32   // free key numbers
+	order    listIndex  // every key number, in List's order
 	owners   map[string]*listIndex
-	scopes   map[string][]Scope // interned scope lists, shared by keys
-	file     string             // "" when not persisted
-	lock     *os.File           // holds the file's lock (lockFile)
+	locIdx   map[*time.Location]uint16 // locs' indexes
+	enc      encoder
+	file     string   // "" when not persisted
+	lock     *os.File // holds the file's lock (lockFile)
 	lockPath string
 	closed   bool
 }
@@ -49,8 +60,10 @@ func NewMemoryStore(cfg MemoryStoreConfig) (*MemoryStore, error) {
 		keys:   keys,
 		ids:    idIndex{seed: maphash.MakeSeed()},
 		owners: make(map[string]*listIndex),
-		scopes: make(map[string][]Scope),
+		locIdx: map[*time.Location]uint16{nil: 0},
 	}
+	s.locs.Store(&[]*time.Location{nil})
+	s.enc.loc = s.locIndex
 	if cfg.Path != "" {
 		if err := s.open(cfg.Path); err != nil {
 			return nil, err
@@ -63,14 +76,33 @@ func shardOf(d Digest) int { return int(d[0] % memShards) }
 
 // Lookup returns the key filed under digest, or ErrNotFound.
 func (s *MemoryStore) Lookup(_ context.Context, d Digest) (*Key, error) {
-	sh := &s.shards[shardOf(d)]
-	sh.mu.RLock()
-	k := sh.lookup(d)
-	sh.mu.RUnlock()
-	if k == nil {
-		return nil, ErrNotFound
+	sh := &s.shards[shardOf(d)] // no lock: see memindex.go
+	for v := sh.view.Load(); v != nil; v = sh.view.Load() {
+		k, stale := v.lookup(d, &s.locs)
+		if k != nil {
+			return k, nil
+		}
+		if !stale {
+			break
+		}
 	}
-	return k, nil
+	return nil, ErrNotFound
+}
+
+// locIndex returns the index of l in s.locs, adding it. The table has room
+// for 65,535 locations; beyond, 0 (the time is filed in UTC).
+func (s *MemoryStore) locIndex(l *time.Location) uint16 {
+	if i, ok := s.locIdx[l]; ok {
+		return i
+	}
+	cur := *s.locs.Load()
+	if len(cur) > math.MaxUint16 {
+		return 0
+	}
+	next := append(cur[:len(cur):len(cur)], l)
+	s.locs.Store(&next) // before any record names it
+	s.locIdx[l] = uint16(len(cur))
+	return uint16(len(cur))
 }
 
 // Create makes a key with KeyConfig.NewKey, stores its digest and returns
@@ -95,7 +127,16 @@ func (s *MemoryStore) Create(ctx context.Context, spec KeySpec) (*Key, Secret, e
 		s.removeLocked(is.Key.ID)
 		return nil, Secret{}, err
 	}
-	return is.Key.Clone(), is.Secret, nil
+	return ownKey(is.Key), is.Secret, nil
+}
+
+// ownKey returns a key the store made and does not keep, as a reader
+// would find it: no empty scope list.
+func ownKey(k *Key) *Key {
+	if len(k.Scopes) == 0 {
+		k.Scopes = nil
+	}
+	return k
 }
 
 // Add imports a key under KeyConfig.Digest of its plaintext: an ID of 1 to
@@ -112,7 +153,7 @@ func (s *MemoryStore) Add(ctx context.Context, d Digest, k *Key) error {
 	if s.closed {
 		return errClosed
 	}
-	if err := s.insertLocked(d, k.Clone()); err != nil {
+	if err := s.insertLocked(d, k); err != nil {
 		return err
 	}
 	if err := s.saveLocked(); err != nil {
@@ -144,113 +185,126 @@ func checkRecord(d Digest, k *Key) error {
 	return nil
 }
 
+// insertLocked files a record of k under d; k is not kept.
 func (s *MemoryStore) insertLocked(d Digest, k *Key) error {
 	if _, dup := s.findID(k.ID); dup {
 		return fmt.Errorf("%w: key id %s already exists", ErrInvalid, k.ID)
 	}
 	n := shardOf(d)
 	sh := &s.shards[n]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if _, dup := sh.find(d); dup {
+	if _, _, dup := sh.find(d); dup {
 		return fmt.Errorf("%w: digest already filed", ErrInvalid)
 	}
-	k.Scopes = s.intern(k.Scopes)
-	pos, ok := sh.insert(d, k)
-	if !ok {
-		return fmt.Errorf("apikey: memory store shard full (%d keys)", maxPos)
+	no := s.newNo()
+	h, err := sh.append(s.enc.record(d, no, k))
+	if err != nil {
+		s.freeNos = append(s.freeNos, no)
+		return err
 	}
-	s.addID(k.ID, makeLoc(n, pos))
-	s.order.insert(k, s.keyLocked)
+	sh.file(h)
+	s.where[no] = makeLoc(n, h)
+	s.addID(k.ID, no)
+	s.order.insert(no, s.listCmp)
 	if k.Owner != "" {
 		ix := s.owners[k.Owner]
 		if ix == nil {
 			ix = &listIndex{}
-			s.owners[k.Owner] = ix
+			s.owners[strings.Clone(k.Owner)] = ix
 		}
-		ix.insert(k, s.keyLocked)
+		ix.insert(no, s.listCmp)
 	}
 	return nil
 }
 
-// keyLocked returns the current snapshot of a key by ID, nil if unknown.
-func (s *MemoryStore) keyLocked(id string) *Key {
-	_, k, _ := s.getLocked(id)
-	return k
+// newNo returns a free key number.
+func (s *MemoryStore) newNo() uint32 {
+	if n := len(s.freeNos); n > 0 {
+		no := s.freeNos[n-1]
+		s.freeNos = s.freeNos[:n-1]
+		return no
+	}
+	s.where = append(s.where, noLoc)
+	return uint32(len(s.where) - 1)
 }
 
-// getLocked returns the digest and current snapshot of a key by ID.
+// listCmp compares two key numbers in List's order (listOrder).
+func (s *MemoryStore) listCmp(a, b uint32) int {
+	ra, rb := s.recOf(a), s.recOf(b)
+	locs := *s.locs.Load()
+	if c := ra.timeAt(recCreated, locs).Compare(rb.timeAt(recCreated, locs)); c != 0 {
+		return c
+	}
+	return strings.Compare(ra.id(), rb.id())
+}
+
+// getLocked returns the digest and a copy of the key with this ID, the
+// caller's to modify.
 func (s *MemoryStore) getLocked(id string) (Digest, *Key, bool) {
-	l, ok := s.findID(id)
+	no, ok := s.findID(id)
 	if !ok {
 		return Digest{}, nil, false
 	}
-	e := s.entry(l)
-	return e.digest, e.key, true
+	r := s.recOf(no)
+	return r.digest(), r.newKey(*s.locs.Load()), true
 }
 
 func (s *MemoryStore) removeLocked(id string) {
-	l, ok := s.findID(id)
+	no, ok := s.findID(id)
 	if !ok {
 		return
 	}
-	e := s.entry(l)
-	d, k := e.digest, e.key
-	s.order.remove(k, s.keyLocked)
-	if ix := s.owners[k.Owner]; ix != nil {
-		ix.remove(k, s.keyLocked)
+	r := s.recOf(no)
+	d, owner := r.digest(), r.owner()
+	s.order.remove(no, s.listCmp)
+	if ix := s.owners[owner]; ix != nil {
+		ix.remove(no, s.listCmp)
 		if len(ix.ids) == 0 {
-			delete(s.owners, k.Owner)
+			delete(s.owners, owner)
 		}
 	}
 	s.dropID(id)
-	sh := &s.shards[l.shard()]
-	sh.mu.Lock()
-	sh.remove(d)
-	sh.mu.Unlock()
+	n := s.where[no].shard()
+	s.shards[n].unfile(d)
+	s.where[no] = noLoc
+	s.freeNos = append(s.freeNos, no)
+	s.tidy(n)
 }
 
-// replaceLocked publishes a new snapshot of the key filed under d.
-func (s *MemoryStore) replaceLocked(d Digest, k *Key) {
-	sh := &s.shards[shardOf(d)]
-	sh.mu.Lock()
-	if pos, ok := sh.find(d); ok {
-		sh.entries[pos].key = k
-	}
-	sh.mu.Unlock()
-}
-
-// eachLocked calls fn for every key.
-func (s *MemoryStore) eachLocked(fn func(Digest, *Key)) {
-	for i := range s.shards {
-		for _, e := range s.shards[i].entries {
-			if e.key != nil {
-				fn(e.digest, e.key)
-			}
-		}
-	}
-}
-
-// intern shares one backing array among keys with the same scope list.
-func (s *MemoryStore) intern(scopes []Scope) []Scope {
-	if len(scopes) == 0 {
+// replaceLocked files a new record of k, the key filed under d with the
+// same ID, creation time and owner.
+func (s *MemoryStore) replaceLocked(d Digest, k *Key) error {
+	n := shardOf(d)
+	sh := &s.shards[n]
+	i, old, ok := sh.find(d)
+	if !ok {
 		return nil
 	}
-	n := 0
-	for _, sc := range scopes {
-		n += len(sc) + 1
+	no := sh.rec(old).keyNo()
+	h, err := sh.append(s.enc.record(d, no, k))
+	if err != nil {
+		return err
 	}
-	b := make([]byte, 0, n)
-	for _, sc := range scopes {
-		b = append(b, sc...)
-		b = append(b, 0)
+	sh.refile(i, h)
+	s.where[no] = makeLoc(n, h)
+	s.tidy(n)
+	return nil
+}
+
+// tidy compacts shard n if it is mostly dead records.
+func (s *MemoryStore) tidy(n int) {
+	s.shards[n].compact(func(no, h uint32) { s.where[no] = makeLoc(n, h) })
+}
+
+// eachLocked calls fn for every key, with a copy of it.
+func (s *MemoryStore) eachLocked(fn func(Digest, *Key)) {
+	locs := *s.locs.Load()
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.each(func(h uint32) {
+			r := sh.rec(h)
+			fn(r.digest(), r.newKey(locs))
+		})
 	}
-	if shared, ok := s.scopes[string(b)]; ok {
-		return shared
-	}
-	shared := append([]Scope(nil), scopes...)
-	s.scopes[string(b)] = shared
-	return shared
 }
 
 // Get returns a copy of the key with this ID.
@@ -264,7 +318,7 @@ func (s *MemoryStore) Get(ctx context.Context, id string) (*Key, error) {
 	if !ok {
 		return nil, fmt.Errorf("get %q: %w", id, ErrNotFound)
 	}
-	return k.Clone(), nil
+	return k, nil
 }
 
 // List returns copies of the keys matching the filter, oldest first (ties
@@ -290,19 +344,20 @@ func (s *MemoryStore) List(ctx context.Context, f Filter) ([]*Key, error) {
 	}
 	start := 0
 	if f.After != "" {
-		after := s.keyLocked(f.After)
-		if after == nil {
+		after, ok := s.findID(f.After)
+		if !ok {
 			return nil, fmt.Errorf("list after %q: %w", f.After, ErrNotFound)
 		}
-		start = ix.after(after, s.keyLocked)
+		start = ix.after(after, s.listCmp)
 	}
+	locs := *s.locs.Load()
 	var out []*Key
-	for _, id := range ix.ids[start:] {
+	for _, no := range ix.ids[start:] {
 		if f.Limit > 0 && len(out) == f.Limit {
 			break
 		}
-		if k := s.keyLocked(id); f.match(k, now) {
-			out = append(out, k.Clone())
+		if k := s.recOf(no).newKey(locs); f.match(k, now) {
+			out = append(out, k)
 		}
 	}
 	return out, nil
@@ -326,13 +381,14 @@ func (s *MemoryStore) Update(ctx context.Context, id string, change func(*Key) e
 	if err != nil {
 		return nil, err
 	}
-	k.Scopes = s.intern(k.Scopes)
-	s.replaceLocked(d, k)
-	if err := s.saveLocked(); err != nil {
-		s.replaceLocked(d, cur)
+	if err := s.replaceLocked(d, k); err != nil {
 		return nil, err
 	}
-	return k.Clone(), nil
+	if err := s.saveLocked(); err != nil {
+		_ = s.replaceLocked(d, cur) // as much room as the record it replaced
+		return nil, err
+	}
+	return ownKey(k.Clone()), nil
 }
 
 // Revoke revokes the key: no Lookup after it returns finds it active.
@@ -345,16 +401,17 @@ func (s *MemoryStore) Revoke(ctx context.Context, id string) error {
 	if s.closed {
 		return errClosed
 	}
-	d, cur, ok := s.getLocked(id)
+	d, k, ok := s.getLocked(id)
 	if !ok {
 		return fmt.Errorf("revoke %q: %w", id, ErrNotFound)
 	}
-	if !cur.RevokedAt.IsZero() {
+	if !k.RevokedAt.IsZero() {
 		return nil
 	}
-	k := *cur // snapshots are immutable: a shallow copy is a new one
-	k.RevokedAt = s.keys.Clock()
-	s.replaceLocked(d, &k)
+	k.RevokedAt = s.keys.Clock().Round(0)
+	if err := s.replaceLocked(d, k); err != nil {
+		return fmt.Errorf("revoke %q: %w", id, err)
+	}
 	if err := s.saveLocked(); err != nil {
 		// The revocation stays in effect in memory: failing open on a
 		// revocation is never acceptable. The caller learns the file lags.
@@ -384,13 +441,16 @@ func (s *MemoryStore) Roll(ctx context.Context, id string, grace time.Duration) 
 	if err := s.insertLocked(is.Digest, is.Key); err != nil {
 		return nil, Secret{}, err
 	}
-	s.replaceLocked(d, retired)
-	if err := s.saveLocked(); err != nil {
-		s.replaceLocked(d, prev)
+	if err := s.replaceLocked(d, retired); err != nil {
 		s.removeLocked(is.Key.ID)
 		return nil, Secret{}, err
 	}
-	return is.Key.Clone(), is.Secret, nil
+	if err := s.saveLocked(); err != nil {
+		_ = s.replaceLocked(d, prev)
+		s.removeLocked(is.Key.ID)
+		return nil, Secret{}, err
+	}
+	return ownKey(is.Key), is.Secret, nil
 }
 
 // Rehash files the key under a new digest made with another pepper.
@@ -403,34 +463,32 @@ func (s *MemoryStore) Rehash(ctx context.Context, id string, d Digest, pepperID 
 	if s.closed {
 		return errClosed
 	}
-	prevDigest, cur, ok := s.getLocked(id)
+	prevDigest, k, ok := s.getLocked(id)
 	if !ok {
 		return fmt.Errorf("rehash %q: %w", id, ErrNotFound)
 	}
 	if prevDigest == d {
 		return nil
 	}
-	if _, taken := s.shards[shardOf(d)].find(d); taken {
+	n := shardOf(d)
+	sh := &s.shards[n]
+	if _, _, taken := sh.find(d); taken {
 		return fmt.Errorf("%w: rehash %q: digest already filed", ErrInvalid, id)
 	}
-	k := *cur
+	no, _ := s.findID(id)
 	k.PepperID = pepperID
 	// File under the new digest before unfiling the old one, so that a
 	// concurrent lookup finds the key under one or the other.
-	n := shardOf(d)
-	sh := &s.shards[n]
-	sh.mu.Lock()
-	pos, ok := sh.insert(d, &k)
-	sh.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("apikey: memory store shard full (%d keys)", maxPos)
+	h, err := sh.append(s.enc.record(d, no, k))
+	if err != nil {
+		return fmt.Errorf("rehash %q: %w", id, err)
 	}
-	s.dropID(id)
-	s.addID(id, makeLoc(n, pos))
-	old := &s.shards[shardOf(prevDigest)]
-	old.mu.Lock()
-	old.remove(prevDigest)
-	old.mu.Unlock()
+	sh.file(h)
+	prev := s.where[no].shard()
+	s.where[no] = makeLoc(n, h)
+	s.shards[prev].unfile(prevDigest)
+	s.tidy(prev)
+	s.tidy(n)
 	if err := s.saveLocked(); err != nil {
 		return fmt.Errorf("rehash %q: not persisted: %w", id, err)
 	}
@@ -454,6 +512,11 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, flush string, batch []Usa
 		prev   *Key
 	}
 	var done []applied
+	undo := func() {
+		for i := len(done) - 1; i >= 0; i-- { // the same key twice: back to the first state
+			_ = s.replaceLocked(done[i].digest, done[i].prev)
+		}
+	}
 	for _, u := range batch {
 		d, prev, ok := s.getLocked(u.KeyID)
 		if !ok {
@@ -464,7 +527,10 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, flush string, batch []Usa
 		if u.LastUsed.After(k.LastUsedAt) {
 			k.LastUsedAt = u.LastUsed
 		}
-		s.replaceLocked(d, &k)
+		if err := s.replaceLocked(d, &k); err != nil {
+			undo()
+			return err
+		}
 		done = append(done, applied{d, prev})
 	}
 	if len(done) == 0 {
@@ -473,9 +539,7 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, flush string, batch []Usa
 	if err := s.saveLocked(); err != nil {
 		// Undo, so that the caller's retry of the same batch does not
 		// count it twice.
-		for _, a := range done {
-			s.replaceLocked(a.digest, a.prev)
-		}
+		undo()
 		return err
 	}
 	return nil

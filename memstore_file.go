@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // errCorruptFile: NewMemoryStore cannot trust the file (truncated, not
@@ -144,6 +145,20 @@ func (s *MemoryStore) load(data []byte) error {
 			return fmt.Errorf("%w: record %d: %w", errCorruptFile, i, err)
 		}
 	}
+	// A key rolled by an older version has no RolledAt: it was rolled when
+	// its successor was created.
+	created := make(map[string]time.Time, len(f.Keys))
+	for _, r := range f.Keys {
+		created[r.Key.ID] = r.Key.CreatedAt
+	}
+	for _, r := range f.Keys {
+		if r.Key.RolledTo == "" || !r.Key.RolledAt.IsZero() {
+			continue
+		}
+		if at, ok := created[r.Key.RolledTo]; ok {
+			r.Key.RolledAt = at
+		}
+	}
 	// In List's order, so that each insert into the ordered indexes is an
 	// append.
 	order := make([]int, len(f.Keys))
@@ -157,16 +172,6 @@ func (s *MemoryStore) load(data []byte) error {
 		r := f.Keys[i]
 		if err := s.insertLocked(Digest(r.Digest), r.Key); err != nil {
 			return fmt.Errorf("%w: record %d: %w", errCorruptFile, i, err)
-		}
-	}
-	// A key rolled by an older version has no RolledAt: it was rolled when
-	// its successor was created.
-	for _, r := range f.Keys {
-		if r.Key.RolledTo == "" || !r.Key.RolledAt.IsZero() {
-			continue
-		}
-		if _, next, ok := s.getLocked(r.Key.RolledTo); ok {
-			r.Key.RolledAt = next.CreatedAt // not yet shared with any reader but the index
 		}
 	}
 	return nil

@@ -135,7 +135,7 @@ func TestCost(t *testing.T) {
 	assert.Equal(t, 200, call(h, "GET", "/", f.read).Code)
 	rr := call(h, "GET", "/render", f.read)
 	assert.Equal(t, 429, rr.Code, "1 left, 10 needed")
-	assert.Equal(t, `"requests";r=0;t=60`, rr.Header().Get("RateLimit"), "as it was when refused, before the 1 went back")
+	assert.Equal(t, `"requests";r=1;t=55`, rr.Header().Get("RateLimit"), "the 1 it paid went back before the whole price was asked")
 	assert.Equal(t, 200, call(h, "GET", "/", f.read).Code, "the refused request gave back its 1")
 	assert.Equal(t, 3, rec.n(), "the 429 is not usage")
 
@@ -146,6 +146,15 @@ func TestCost(t *testing.T) {
 	assert.Equal(t, 429, call(h, "GET", "/", f.read).Code, "/both cost 10, not 14")
 
 	assert.Panics(t, func() { auth.Cost(0) })
+	assert.Panics(t, func() { auth.Cost(1<<40 + 1) })
+
+	// A price over the burst never fits: 429 without a Retry-After that
+	// would promise otherwise.
+	f.clock.Advance(time.Hour)
+	rr = call(auth.Handler(auth.Cost(13)(okHandler())), "GET", "/", f.read)
+	assert.Equal(t, 429, rr.Code)
+	assert.Empty(t, rr.Header().Get("Retry-After"))
+	assert.Equal(t, 200, call(h, "GET", "/render", f.read).Code, "and it took nothing")
 	// Without a middleware upstream Cost refuses, as Require does.
 	assert.Equal(t, 401, call(auth.Cost(2)(okHandler()), "GET", "/", f.read).Code)
 }

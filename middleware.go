@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keygate/apikey/internal/limits"
 )
 
 // Middleware authenticates requests with API keys. Make one with New; it is
@@ -519,12 +521,12 @@ func (m *Middleware) require(req requirement) func(http.Handler) http.Handler {
 	}
 }
 
-// Cost prices a handler's requests at n (at least 1) of the key's limits:
-// it charges what the request has not paid yet (nested Costs: the
-// largest); a request that cannot pay gets 429 and gives all back.
+// Cost prices a handler's requests at n (1 to 2^40) of the key's limits
+// instead of 1 (nested Costs: the largest); a request that cannot pay
+// gets 429 and pays nothing.
 func (m *Middleware) Cost(n int64) func(http.Handler) http.Handler {
-	if n < 1 {
-		panic(fmt.Sprintf("apikey: Cost: %d is less than 1", n))
+	if n < 1 || n > limits.MaxCount {
+		panic(fmt.Sprintf("apikey: Cost: %d is not between 1 and %d", n, int64(limits.MaxCount)))
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -532,10 +534,12 @@ func (m *Middleware) Cost(n int64) func(http.Handler) http.Handler {
 			if c == nil {
 				return
 			}
-			if extra := n - c.charged; m.limiter != nil && extra > 0 {
-				if reason, err := m.take(r.Context(), w, c.key, extra); reason != 0 {
+			if m.limiter != nil && n > c.charged {
+				// The whole price at once: the limiter knows a price
+				// that can never fit, and the headers say what remains.
+				m.giveBack(r.Context(), c)
+				if reason, err := m.take(r.Context(), w, c.key, n); reason != 0 {
 					c.refused.Store(true)
-					m.giveBack(r.Context(), c)
 					m.reject(w, r, AuthError{Reason: reason, RequestID: c.requestID, KeyID: c.key.ID, Err: err})
 					return
 				}

@@ -212,25 +212,26 @@ func (l *Limiter) now() time.Time {
 
 // planFor returns k's plan: its environment's, or that with k's own
 // limits laid over it.
-func (l *Limiter) planFor(k *apikey.Key) *plan {
+func (l *Limiter) planFor(k *apikey.Key) (*plan, error) {
 	var def *plan
 	if int(k.Environment) < len(l.defaults) {
 		def = l.defaults[k.Environment]
 	}
 	if len(k.Limits) == 0 {
-		return def
+		return def, nil
 	}
 	var base []limits.Spec
 	if def != nil {
 		base = def.specs
 	}
-	// A key's own limits were checked when it was stored; a store that
-	// holds a bad one (written by hand) must not crash the request path.
+	// A key's own limits were checked when it was stored; one a store
+	// holds anyway (written by hand) fails closed: ignoring it could
+	// lift a limit the key was sold with.
 	own := toSpecs(k.Limits)
-	if limits.CheckAll(own) != nil {
-		return def
+	if err := limits.CheckAll(own); err != nil {
+		return nil, fmt.Errorf("limit: key %s: %w", k.ID, err)
 	}
-	return l.compile(limits.Merge(base, own))
+	return l.compile(limits.Merge(base, own)), nil
 }
 
 // scopes are the two 128-bit scope hashes of a key: its lineage's and its
@@ -315,9 +316,9 @@ type verdict struct {
 
 // Take charges cost to every limit of k, or to none. See apikey.Limiter.
 func (l *Limiter) Take(_ context.Context, k *apikey.Key, cost int64, h http.Header) (bool, error) {
-	p := l.planFor(k)
-	if p == nil {
-		return true, nil
+	p, err := l.planFor(k)
+	if p == nil || err != nil {
+		return err == nil, err
 	}
 	if cost < 1 {
 		return false, fmt.Errorf("limit: %w: cost %d", apikey.ErrInvalid, cost)
@@ -325,7 +326,12 @@ func (l *Limiter) Take(_ context.Context, k *apikey.Key, cost int64, h http.Head
 	now := l.now()
 	sc := l.scopesOf(k, p)
 	var buf [limits.MaxPerKey]verdict
-	vs := buf[:len(p.specs)]
+	vs := buf[:0]
+	if len(p.specs) > len(buf) { // defaults and a key's own, together
+		vs = make([]verdict, len(p.specs))
+	} else {
+		vs = buf[:len(p.specs)]
+	}
 	a, b := l.lock(&sc)
 	ok := true
 	for i := range p.specs {
@@ -351,8 +357,8 @@ func (l *Limiter) Take(_ context.Context, k *apikey.Key, cost int64, h http.Head
 
 // Give returns cost to every limit of k: a request refused after it paid.
 func (l *Limiter) Give(_ context.Context, k *apikey.Key, cost int64) {
-	p := l.planFor(k)
-	if p == nil || cost < 1 {
+	p, err := l.planFor(k)
+	if p == nil || err != nil || cost < 1 {
 		return
 	}
 	now := l.now()
@@ -368,7 +374,7 @@ func (l *Limiter) Give(_ context.Context, k *apikey.Key, cost int64) {
 		s := &p.specs[i]
 		e := pk.entry().as(s)
 		if s.Kind() == limits.Rate {
-			e.until -= cost * int64(s.Interval())
+			e.until -= min(cost, s.BurstOrCount()) * int64(s.Interval()) // more makes the bucket no fuller
 		} else if e.until > now.UnixNano() {
 			e.used = max(e.used-cost, 0)
 		}
@@ -382,9 +388,9 @@ func (l *Limiter) Give(_ context.Context, k *apikey.Key, cost int64) {
 
 // Status reports what remains of each of k's limits.
 func (l *Limiter) Status(_ context.Context, k *apikey.Key) ([]Status, error) {
-	p := l.planFor(k)
-	if p == nil {
-		return nil, nil
+	p, err := l.planFor(k)
+	if p == nil || err != nil {
+		return nil, err
 	}
 	now := l.now()
 	sc := l.scopesOf(k, p)
@@ -497,13 +503,12 @@ func decide(s *limits.Spec, e entry, cost int64, now time.Time) verdict {
 		T := int64(s.Interval())
 		tol := s.BurstOrCount() * T
 		tat := max(e.until, t)
+		if cost > s.BurstOrCount() { // never fits (and cost*T could overflow)
+			return verdict{next: e, remaining: (t + tol - tat) / T, reset: time.Duration(tat - t), wait: -1}
+		}
 		next := tat + cost*T
 		if next-t > tol {
-			v := verdict{next: e, remaining: (t + tol - tat) / T, reset: time.Duration(tat - t), wait: time.Duration(next - tol - t)}
-			if cost > s.BurstOrCount() {
-				v.wait = -1
-			}
-			return v
+			return verdict{next: e, remaining: (t + tol - tat) / T, reset: time.Duration(tat - t), wait: time.Duration(next - tol - t)}
 		}
 		return verdict{ok: true, next: entry{until: next}, remaining: (t + tol - next) / T, reset: time.Duration(next - t)}
 	default:
@@ -512,8 +517,12 @@ func decide(s *limits.Spec, e entry, cost int64, now time.Time) verdict {
 		if e.until != until {
 			used = 0 // another period
 		}
-		if used+cost > s.Count {
-			return verdict{next: e, remaining: s.Count - used, reset: reset, wait: reset}
+		if cost > s.Count-used { // used+cost could overflow
+			wait := reset
+			if cost > s.Count {
+				wait = -1 // never fits
+			}
+			return verdict{next: e, remaining: max(s.Count-used, 0), reset: reset, wait: wait}
 		}
 		return verdict{ok: true, next: entry{until: until, used: used + cost, counter: true}, remaining: s.Count - used - cost, reset: reset}
 	}

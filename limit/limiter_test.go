@@ -247,11 +247,15 @@ func TestDefaultsAndOwnLimits(t *testing.T) {
 	assert.Equal(t, "requests", st[0].Limit.Name)
 	assert.Equal(t, int64(1), st[0].Remaining)
 
-	// A bad limit stored by hand does not crash the request path: the
-	// defaults apply.
+	// A bad limit stored by hand fails closed (a 503 in the middleware):
+	// ignoring it could lift a limit the key was sold with.
 	bad := liveKey("key_bad")
 	bad.Limits = []apikey.Limit{{Name: "BAD"}}
-	assert.Equal(t, 2, takeN(t, l, bad, 3))
+	ok, err := l.Take(context.Background(), bad, 1, nil)
+	assert.False(t, ok)
+	assert.ErrorContains(t, err, "key_bad")
+	_, err = l.Status(context.Background(), bad)
+	assert.Error(t, err)
 
 	withTest, err := limit.New(limit.Config{Test: []apikey.Limit{{Name: "sandbox", Count: 1, Per: time.Hour}}, Clock: clock.Now})
 	require.NoError(t, err)
@@ -320,3 +324,48 @@ func ExampleNew() {
 	// true
 	// "requests";q=100;w=1, "monthly";q=1000000
 }
+
+// Costs beyond any limit never fit, and never wrap around into a pass.
+func TestHugeCosts(t *testing.T) {
+	clock := storetest.NewClock(storetest.Epoch)
+	l := newLimiter(t, clock,
+		apikey.Limit{Name: "requests", Count: 10, Per: 24 * time.Hour})
+	k := liveKey("key_big")
+	for _, cost := range []int64{11, 2_000_000, 1 << 40, 1<<62 + 1, 1<<63 - 1} {
+		h := http.Header{}
+		ok, err := l.Take(context.Background(), k, cost, h)
+		require.NoError(t, err)
+		assert.False(t, ok, "cost %d", cost)
+		assert.Empty(t, h.Get("Retry-After"), "cost %d never fits: no point in waiting", cost)
+	}
+	assert.Equal(t, 10, takeN(t, l, k, 20), "the refusals took nothing")
+
+	credits := newLimiter(t, clock, apikey.Limit{Name: "credits", Count: 10, Credits: true})
+	c := liveKey("key_credits")
+	assert.True(t, take(t, credits, c, 1))
+	assert.False(t, take(t, credits, c, 1<<63-1))
+	assert.False(t, take(t, credits, c, 10))
+	assert.Equal(t, 9, takeN(t, credits, c, 20), "never more than the balance")
+	credits.Give(context.Background(), c, 1<<63-1)
+	assert.Equal(t, 10, takeN(t, credits, c, 20), "a huge refund gives back what was used, no more")
+}
+
+// More limits than one list may hold, defaults and a key's own together,
+// still decide (and do not panic).
+func TestManyLimits(t *testing.T) {
+	var defaults, own []apikey.Limit
+	for i := range limitsPerList {
+		defaults = append(defaults, apikey.Limit{Name: fmt.Sprintf("d%d", i), Count: 5, Per: time.Minute})
+		own = append(own, apikey.Limit{Name: fmt.Sprintf("o%d", i), Count: 3, Per: time.Minute})
+	}
+	l := newLimiter(t, storetest.NewClock(storetest.Epoch), defaults...)
+	k := liveKey("key_many")
+	k.Limits = own
+	assert.Equal(t, 3, takeN(t, l, k, 5))
+	st, err := l.Status(context.Background(), k)
+	require.NoError(t, err)
+	assert.Len(t, st, 2*limitsPerList)
+}
+
+// limitsPerList is the most limits one list may hold.
+const limitsPerList = 16

@@ -42,8 +42,9 @@
 // time as last seen; when that is off (a clock apart, a period that just
 // ended), the script says so and the decision is made again at the
 // server's time. Give returns a charge the same way: a rate's bucket gets
-// it back (never past whole), a quota or credits only within the period
-// charged. Status reads without charging.
+// it back (never past whole), a quota or credits to the current period
+// (a charge of a period that has ended is not given back). Status reads
+// without charging.
 //
 // A counter is one string at Prefix + "{" + scope + "}:" + name, where
 // scope is "k:" and the lineage, or "o:", the environment and the owner;

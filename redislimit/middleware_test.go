@@ -50,10 +50,11 @@ func TestMiddleware(t *testing.T) {
 	if w.Code != 200 || w.Header().Get("RateLimit") != `"requests";r=1;t=1800` {
 		t.Fatalf("first request: %d %v", w.Code, w.Header())
 	}
-	// A render pays 1 on its way in, then 8 more: the credits could, the
-	// 2 requests an hour never can (no Retry-After).
+	// A render pays 1 on its way in, gives it back and asks its whole
+	// price, 9: the credits could, the 2 requests an hour never can (no
+	// Retry-After), and what remains is as after the first request.
 	w = do("POST", "/v1/render")
-	if w.Code != http.StatusTooManyRequests || w.Header().Get("RateLimit") != `"requests";r=0;t=3600` || w.Header().Get("Retry-After") != "" {
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("RateLimit") != `"requests";r=1;t=1800` || w.Header().Get("Retry-After") != "" {
 		t.Fatalf("render: %d %v", w.Code, w.Header())
 	}
 	// The render gave back its first 1: both limits as after the first request.

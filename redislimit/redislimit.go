@@ -171,6 +171,7 @@ type compiled struct {
 	env            apikey.Environment
 	own            []apikey.Limit
 	cs             []counter
+	err            error // the key's own limits do not pass the checks
 }
 
 // maxCompiled bounds the keys whose limits are kept compiled; past it
@@ -179,24 +180,24 @@ const maxCompiled = 1 << 16
 
 // counters returns k's effective limits: its environment's defaults with
 // its own laid over them. The slice is shared: do not modify it.
-func (l *Limiter) counters(k *apikey.Key) []counter {
+func (l *Limiter) counters(k *apikey.Key) ([]counter, error) {
 	if v, ok := l.compiled.Load(k.ID); ok {
 		c := v.(*compiled)
 		if c.lineage == k.Lineage && c.owner == k.Owner && c.env == k.Environment && slices.Equal(c.own, k.Limits) {
-			return c.cs
+			return c.cs, c.err
 		}
 	}
 	c := &compiled{lineage: k.Lineage, owner: k.Owner, env: k.Environment, own: slices.Clone(k.Limits)}
-	c.cs = l.compile(k)
+	c.cs, c.err = l.compile(k)
 	if l.nCompiled.Add(1) > maxCompiled {
 		l.compiled.Clear()
 		l.nCompiled.Store(1)
 	}
 	l.compiled.Store(k.ID, c)
-	return c.cs
+	return c.cs, c.err
 }
 
-func (l *Limiter) compile(k *apikey.Key) []counter {
+func (l *Limiter) compile(k *apikey.Key) ([]counter, error) {
 	var defaults []limits.Spec
 	switch k.Environment {
 	case apikey.EnvLive:
@@ -210,15 +211,16 @@ func (l *Limiter) compile(k *apikey.Key) []counter {
 		for i, x := range k.Limits {
 			own[i] = limits.Spec(x)
 		}
-		// A key's own limits were checked when it was stored; as package
-		// limit does, a bad one (written by hand) leaves the defaults.
-		if limits.CheckAll(own) != nil {
-			own = nil
+		// A key's own limits were checked when it was stored; as in
+		// package limit, one a store holds anyway (written by hand) fails
+		// closed: ignoring it could lift a limit the key was sold with.
+		if err := limits.CheckAll(own); err != nil {
+			return nil, fmt.Errorf("key %s: %w", k.ID, err)
 		}
 	}
 	list := limits.Merge(defaults, own)
 	if len(list) == 0 {
-		return nil
+		return nil, nil
 	}
 	lineage := l.prefix + "{k:" + escape(cmp.Or(k.Lineage, k.ID)) + "}:"
 	var owner string
@@ -244,7 +246,7 @@ func (l *Limiter) compile(k *apikey.Key) []counter {
 		}
 		cs[i] = c
 	}
-	return cs
+	return cs, nil
 }
 
 // escape returns s when it is 1 to 128 visible ASCII characters without
@@ -292,7 +294,7 @@ type rateArgs struct{ ret, want int64 }
 
 // errPeriod: the server's clock is outside a quota's period as computed
 // here (a clock apart, or a period that just ended); retried.
-var errPeriod = errors.New("redislimit: the server's time is outside the period")
+var errPeriod = errors.New("the server's time is outside the period")
 
 // decide runs the script for cs. ra, for a take, says what to take of
 // each rate (nil: cost). It computes quotas' periods at the server's time
@@ -364,7 +366,7 @@ func (l *Limiter) eval(ctx context.Context, op string, cs []counter, cost int64,
 		}
 	}
 	if !ok || len(n) < 2 || n[0] != -1 && len(n) != 2+3*len(cs) {
-		return nil, fmt.Errorf("redislimit: unexpected answer from the script: %v", v)
+		return nil, fmt.Errorf("unexpected answer from the script: %v", v)
 	}
 	r := &result{ok: n[0] == 1, now: n[1] * 1000}
 	if l.now == nil {
@@ -416,7 +418,10 @@ func (l *Limiter) run(ctx context.Context, keys []string, args []any) (any, erro
 // key with credits, or any key under Config.FailClosed, gets an error
 // (503); others pass.
 func (l *Limiter) Take(ctx context.Context, k *apikey.Key, cost int64, h http.Header) (bool, error) {
-	cs := l.counters(k)
+	cs, err := l.counters(k)
+	if err != nil {
+		return false, fmt.Errorf("redislimit: %w", err)
+	}
 	if len(cs) == 0 {
 		return true, nil
 	}
@@ -492,8 +497,8 @@ func (l *Limiter) Give(ctx context.Context, k *apikey.Key, cost int64) {
 	if cost < 1 {
 		return
 	}
-	cs := l.counters(k)
-	if len(cs) == 0 {
+	cs, err := l.counters(k)
+	if err != nil || len(cs) == 0 {
 		return
 	}
 	if _, err := l.decide(ctx, opGive, cs, cost, nil); err != nil {
@@ -505,7 +510,10 @@ func (l *Limiter) Give(ctx context.Context, k *apikey.Key, cost int64) {
 // anything; nil for a key without limits. Leases a replica holds count
 // as spent.
 func (l *Limiter) Status(ctx context.Context, k *apikey.Key) ([]limit.Status, error) {
-	cs := l.counters(k)
+	cs, err := l.counters(k)
+	if err != nil {
+		return nil, fmt.Errorf("redislimit: %w", err)
+	}
 	if len(cs) == 0 {
 		return nil, nil
 	}

@@ -209,10 +209,10 @@ func TestNoLimits(t *testing.T) {
 	unspecified := &apikey.Key{ID: "key_noenv"}
 	mustTake(t, l, unspecified, 1, true)
 	// A key's own limits that do not pass the checks (a store edited by
-	// hand) leave the defaults, as in package limit.
+	// hand) fail closed, as in package limit: a 503 in the middleware.
 	bad := live("key_bad", apikey.Limit{Name: "x", Count: 1}, apikey.Limit{Name: "rps", Count: 5, Per: time.Second})
-	if cs := l.counters(bad); len(cs) != 1 || cs[0].spec.Count != 1 {
-		t.Errorf("counters of a key with a broken limit: %+v, want the defaults", cs)
+	if ok, err := l.Take(context.Background(), bad, 1, nil); ok || err == nil || !strings.Contains(err.Error(), "key_bad") {
+		t.Errorf("Take of a key with a broken limit: %v, %v; want false and an error naming the key", ok, err)
 	}
 }
 

@@ -115,6 +115,9 @@ func (s *Spec) Check() error {
 	case s.Zone != "" && s.Period == "":
 		return fmt.Errorf("limit %q: Zone applies to a Period only", s.Name)
 	}
+	if s.Zone == "Local" {
+		return fmt.Errorf("limit %q: Zone \"Local\" differs from host to host; name the zone", s.Name)
+	}
 	if s.Zone != "" {
 		if _, err := Location(s.Zone); err != nil {
 			return fmt.Errorf("limit %q: Zone: %w", s.Name, err)
@@ -185,11 +188,22 @@ func PeriodBounds(period, zone string, now time.Time) (start, end time.Time) {
 	t := now.In(loc)
 	y, m, d := t.Date()
 	if period == "month" {
-		start = time.Date(y, m, 1, 0, 0, 0, 0, loc)
-		return start, start.AddDate(0, 1, 0)
+		return midnight(y, m, 1, loc), midnight(y, m+1, 1, loc)
 	}
-	start = time.Date(y, m, d, 0, 0, 0, 0, loc)
-	return start, start.AddDate(0, 0, 1)
+	return midnight(y, m, d, loc), midnight(y, m, d+1, loc)
+}
+
+// midnight is the first instant of a day in loc. Where daylight saving
+// starts at midnight (America/Santiago, Asuncion, Havana…) 00:00 does not
+// exist and time.Date answers an hour of the day before: the day then
+// starts at the transition.
+func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	want := time.Date(y, m, d, 12, 0, 0, 0, time.UTC) // the date, normalized
+	if ty, tm, td := t.Date(); ty != want.Year() || tm != want.Month() || td != want.Day() {
+		_, t = t.ZoneBounds()
+	}
+	return t
 }
 
 // Merge returns defaults with own laid over them: a limit of own replaces

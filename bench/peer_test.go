@@ -3,37 +3,58 @@ package bench
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"sync"
 	"testing"
 
-	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/keyauth"
+	echo4 "github.com/labstack/echo/v4"
+	echo4mw "github.com/labstack/echo/v4/middleware"
+	echo5 "github.com/labstack/echo/v5"
+	echo5mw "github.com/labstack/echo/v5/middleware"
+	"github.com/valyala/fasthttp"
 
 	"github.com/keygate/apikey"
 )
 
-// The peer benchmarks. Each implementation serves GET /v1/ping through its
-// own ServeHTTP, with one reusable request and a ResponseWriter that drops
-// the body. The cost of authentication is a difference measured in the same
-// run:
+// The peer benchmarks. Each implementation serves GET /v1/ping, one
+// reusable request at a time; the cost of authentication is a difference
+// measured in the same run, each stack over itself without it:
 //
-//	ours:  impl=apikey       − impl=nethttp-bare  (same handler, no middleware)
-//	peer:  impl=echo-keyauth − impl=echo-bare     (same route, no middleware)
+//	ours:     impl=apikey         − impl=nethttp-bare  (same handler, no middleware)
+//	          impl=apikey-keyarg  − impl=nethttp-bare  (Middleware.HandlerFunc:
+//	                                                    the key as an argument)
+//	echo v4:  impl=echo-keyauth   − impl=echo-bare     (same route, no middleware)
+//	echo v5:  impl=echo5-keyauth  − impl=echo5-bare
+//	fiber v2: impl=fiber-keyauth  − impl=fiber-bare
+//
+// The net/http and echo stacks are driven through ServeHTTP with a
+// ResponseWriter that drops the body. Fiber runs on fasthttp, not
+// net/http: its stacks are driven through app.Handler() with one reused
+// *fasthttp.RequestCtx, so its figures are a reference measured on another
+// server library, comparable with the others as overheads only.
+//
+// Every peer validates keys the same way (peerValidate): SHA-256 of the
+// key copied to a stack array, a map lookup of the digest (the map is
+// keyed by digest, so no constant-time compare is needed). None of them
+// stores the key for the handler (echo's c.Set and fiber's c.Locals would
+// cost more), so their overheads are lower bounds.
 //
 // impl=nethttp-withvalue is the bare handler behind a middleware that only
 // attaches a value to the request context, r.WithContext(context.WithValue
 // (...)): the plumbing any net/http middleware pays to hand the key to the
-// handler, and that echo's pooled, mutable Context does not need.
+// handler through the context, and that echo's and fiber's pooled, mutable
+// contexts do not need.
 //
 // Run them with
 //
 //	go test -run '^$' -bench Peer -count 10 . | tee peer.txt
 //	benchstat -col /impl peer.txt
 
-// worldKeys is how many keys both stores hold.
+// worldKeys is how many keys the stores hold.
 const worldKeys = 100_000
 
 // discardWriter is a ResponseWriter that keeps one header map and drops
@@ -50,19 +71,13 @@ func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 
 // world holds the same keys in our MemoryStore and in the map behind the
-// echo validator.
+// peers' validator.
 type world struct {
 	keys  apikey.KeyConfig
 	store *apikey.MemoryStore
-	echo  map[[sha256.Size]byte]*echoKey
+	peer  map[[sha256.Size]byte]*apikey.Key
 	valid string // a key with the read scope, known to both
 	never string // a well-formed key known to neither
-}
-
-// echoKey is what an echo user keeps per key: its digest and its record.
-type echoKey struct {
-	digest [sha256.Size]byte
-	key    *apikey.Key
 }
 
 var (
@@ -72,7 +87,7 @@ var (
 
 // getWorld builds (once per size) a store of n keys with the read scope,
 // in the default format, digested with plain SHA-256 (no pepper), as the
-// echo validator does.
+// peers' validator does.
 func getWorld(tb testing.TB, n int) *world {
 	tb.Helper()
 	worldsMu.Lock()
@@ -86,14 +101,13 @@ func getWorld(tb testing.TB, n int) *world {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	w := &world{keys: keys, store: store, echo: make(map[[sha256.Size]byte]*echoKey, n)}
+	w := &world{keys: keys, store: store, peer: make(map[[sha256.Size]byte]*apikey.Key, n)}
 	for i := 0; i < n; i++ {
 		k, s, err := w.store.Create(ctx, apikey.KeySpec{Name: "Production Backend", Scopes: []apikey.Scope{"read"}})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		d := sha256.Sum256([]byte(s.Reveal()))
-		w.echo[d] = &echoKey{digest: d, key: k}
+		w.peer[sha256.Sum256([]byte(s.Reveal()))] = k
 		w.valid = s.Reveal()
 	}
 	// Made, never stored.
@@ -106,6 +120,18 @@ func getWorld(tb testing.TB, n int) *world {
 	return w
 }
 
+// peerValidate is the check every peer's validator makes, as a user would
+// write it without allocating: the key copied to a stack array, SHA-256,
+// a map lookup of the digest. A key longer than the array is refused.
+func peerValidate(keys map[[sha256.Size]byte]*apikey.Key, key string) bool {
+	var buf [128]byte
+	if len(key) > len(buf) {
+		return false
+	}
+	n := copy(buf[:], key)
+	return keys[sha256.Sum256(buf[:n])] != nil
+}
+
 var okBody = []byte("ok")
 
 // okHandler is the protected handler of the net/http stacks.
@@ -115,26 +141,12 @@ func okHandler() http.Handler {
 	})
 }
 
-// echoOK is the same handler for echo.
-func echoOK(c echo.Context) error {
-	_, err := c.Response().Write(okBody)
-	return err
-}
-
-// echoValidator is what an echo user writes for the same check as ours:
-// SHA-256 of the key, a map lookup of the digest and a constant-time
-// compare of the digest. It does not store the key in the echo context
-// (c.Set allocates a map per request); a real handler that needs the key
-// would pay that too, so the peer's measured overhead is a lower bound.
-func echoValidator(keys map[[sha256.Size]byte]*echoKey) middleware.KeyAuthValidator {
-	return func(key string, _ echo.Context) (bool, error) {
-		d := sha256.Sum256([]byte(key))
-		k, ok := keys[d]
-		if !ok {
-			return false, nil
-		}
-		return subtle.ConstantTimeCompare(d[:], k.digest[:]) == 1, nil
+// okKeyArg is okHandler for Middleware.HandlerFunc: the key is an argument.
+func okKeyArg(w http.ResponseWriter, _ *http.Request, k *apikey.Key) {
+	if k == nil {
+		panic("handler reached without a key")
 	}
+	_, _ = w.Write(okBody)
 }
 
 type keyCtx struct{}
@@ -148,40 +160,88 @@ func withValue(v any) func(http.Handler) http.Handler {
 	}
 }
 
-// impl is one stack under test.
+// impl is one stack under test: a net/http handler, or a fasthttp one
+// (fiber).
 type impl struct {
 	name    string
 	handler http.Handler
+	fast    fasthttp.RequestHandler
+	auth    bool // checks keys
 }
 
 // impls builds the stacks over w, in the order benchstat shows them. Ours
 // checks the method's scope (ReadWritePolicy: GET needs read), which the
-// echo validator does not; the request id is a new one for every request.
+// peers' validator does not; the request id is a new one for every
+// request.
 func impls(tb testing.TB, w *world) []impl {
 	tb.Helper()
-	bare := echo.New()
-	bare.GET("/v1/ping", echoOK)
-
-	keyauth := echo.New()
-	keyauth.GET("/v1/ping", echoOK, middleware.KeyAuthWithConfig(middleware.KeyAuthConfig{
-		Validator: echoValidator(w.echo),
-	}))
-
 	mw, err := apikey.New(apikey.Config{Keys: w.keys, Store: w.store, MethodPolicy: apikey.ReadWritePolicy()})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return []impl{
-		{"nethttp-bare", okHandler()},
-		{"nethttp-withvalue", withValue(&echoKey{})(okHandler())},
-		{"apikey", mw.Handler(okHandler())},
-		{"echo-bare", bare},
-		{"echo-keyauth", keyauth},
+		{name: "nethttp-bare", handler: okHandler()},
+		{name: "nethttp-withvalue", handler: withValue(&apikey.Key{})(okHandler())},
+		{name: "apikey", handler: mw.Handler(okHandler()), auth: true},
+		{name: "apikey-keyarg", handler: mw.HandlerFunc(okKeyArg), auth: true},
+		{name: "echo-bare", handler: echo4Stack(nil)},
+		{name: "echo-keyauth", handler: echo4Stack(w.peer), auth: true},
+		{name: "echo5-bare", handler: echo5Stack(nil)},
+		{name: "echo5-keyauth", handler: echo5Stack(w.peer), auth: true},
+		{name: "fiber-bare", fast: fiberStack(nil)},
+		{name: "fiber-keyauth", fast: fiberStack(w.peer), auth: true},
 	}
 }
 
-// authenticated reports whether the implementation checks keys.
-func (i impl) authenticated() bool { return i.name == "apikey" || i.name == "echo-keyauth" }
+// echo4Stack is echo v4 with the route, behind KeyAuth when keys is not
+// nil.
+func echo4Stack(keys map[[sha256.Size]byte]*apikey.Key) http.Handler {
+	e := echo4.New()
+	var mws []echo4.MiddlewareFunc
+	if keys != nil {
+		mws = append(mws, echo4mw.KeyAuthWithConfig(echo4mw.KeyAuthConfig{
+			Validator: func(key string, _ echo4.Context) (bool, error) { return peerValidate(keys, key), nil },
+		}))
+	}
+	e.GET("/v1/ping", func(c echo4.Context) error {
+		_, err := c.Response().Write(okBody)
+		return err
+	}, mws...)
+	return e
+}
+
+// echo5Stack is echo4Stack for echo v5.
+func echo5Stack(keys map[[sha256.Size]byte]*apikey.Key) http.Handler {
+	e := echo5.New()
+	var mws []echo5.MiddlewareFunc
+	if keys != nil {
+		mws = append(mws, echo5mw.KeyAuthWithConfig(echo5mw.KeyAuthConfig{
+			Validator: func(_ *echo5.Context, key string, _ echo5mw.ExtractorSource) (bool, error) {
+				return peerValidate(keys, key), nil
+			},
+		}))
+	}
+	e.GET("/v1/ping", func(c *echo5.Context) error {
+		_, err := c.Response().Write(okBody)
+		return err
+	}, mws...)
+	return e
+}
+
+// fiberStack is fiber v2 with the route, behind keyauth when keys is not
+// nil, as the fasthttp handler a fasthttp server would call.
+func fiberStack(keys map[[sha256.Size]byte]*apikey.Key) fasthttp.RequestHandler {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	handlers := []fiber.Handler{}
+	if keys != nil {
+		handlers = append(handlers, keyauth.New(keyauth.Config{
+			Validator: func(_ *fiber.Ctx, key string) (bool, error) { return peerValidate(keys, key), nil },
+		}))
+	}
+	handlers = append(handlers, func(c *fiber.Ctx) error { return c.Send(okBody) })
+	app.Get("/v1/ping", handlers...)
+	return app.Handler()
+}
 
 func pingRequest(key string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "/v1/ping", nil)
@@ -189,65 +249,103 @@ func pingRequest(key string) *http.Request {
 	return r
 }
 
+// fastRequest is pingRequest for fasthttp: a RequestCtx to reuse.
+func fastRequest(key string) *fasthttp.RequestCtx {
+	c := new(fasthttp.RequestCtx)
+	c.Request.Header.SetMethod(fasthttp.MethodGet)
+	c.Request.SetRequestURI("/v1/ping")
+	c.Request.Header.Set("Authorization", "Bearer "+key)
+	return c
+}
+
 // TestPeerStacks checks that every stack answers as the benchmarks assume:
 // 200 with the body for a valid key, 401 for an unknown one where keys
 // are checked.
 func TestPeerStacks(t *testing.T) {
 	w := getWorld(t, 100)
-	if _, ok := w.echo[[sha256.Size]byte(w.keys.Digest(w.valid))]; !ok {
-		t.Fatal("the store's digest is not the echo validator's SHA-256")
+	if _, ok := w.peer[[sha256.Size]byte(w.keys.Digest(w.valid))]; !ok {
+		t.Fatal("the store's digest is not the peers' SHA-256")
 	}
 	for _, im := range impls(t, w) {
 		for _, c := range []struct {
 			path, key string
 			want      int
 		}{{"valid", w.valid, 200}, {"unknown", w.never, 401}} {
-			if c.path == "unknown" && !im.authenticated() {
+			if c.path == "unknown" && !im.auth {
 				continue
 			}
-			rr := httptest.NewRecorder()
-			im.handler.ServeHTTP(rr, pingRequest(c.key))
-			if rr.Code != c.want {
-				t.Errorf("%s, %s key: status %d, want %d", im.name, c.path, rr.Code, c.want)
+			var code int
+			var body string
+			if im.fast != nil {
+				fc := fastRequest(c.key)
+				im.fast(fc)
+				code, body = fc.Response.StatusCode(), string(fc.Response.Body())
+			} else {
+				rr := httptest.NewRecorder()
+				im.handler.ServeHTTP(rr, pingRequest(c.key))
+				code, body = rr.Code, rr.Body.String()
 			}
-			if c.want == 200 && rr.Body.String() != "ok" {
-				t.Errorf("%s: body %q, want ok", im.name, rr.Body.String())
+			if code != c.want {
+				t.Errorf("%s, %s key: status %d, want %d", im.name, c.path, code, c.want)
+			}
+			if c.want == 200 && body != "ok" {
+				t.Errorf("%s: body %q, want ok", im.name, body)
 			}
 		}
 	}
 }
 
 // BenchmarkPeer measures one request at a time: a valid key through every
-// stack, and an unknown key through the two that check keys.
+// stack, and an unknown key through those that check keys.
 func BenchmarkPeer(b *testing.B) {
 	w := getWorld(b, worldKeys)
-	for _, im := range impls(b, w) {
+	list := impls(b, w)
+	runtime.GC() // the world's garbage, not in the first sub-benchmark's loop
+	for _, im := range list {
 		b.Run("path=valid/impl="+im.name, func(b *testing.B) {
-			serve(b, im.handler, pingRequest(w.valid), 200)
+			serve(b, im, w.valid, 200)
 		})
 	}
-	for _, im := range impls(b, w) {
-		if !im.authenticated() {
+	for _, im := range list {
+		if !im.auth {
 			continue
 		}
 		b.Run("path=unknown/impl="+im.name, func(b *testing.B) {
-			serve(b, im.handler, pingRequest(w.never), 401)
+			serve(b, im, w.never, 401)
 		})
 	}
 }
 
-func serve(b *testing.B, h http.Handler, r *http.Request, want int) {
+// serve sends the same request with key through im b.N times and checks
+// the last answer's status.
+func serve(b *testing.B, im impl, key string, want int) {
 	b.Helper()
-	w := newDiscardWriter()
+	var status func() int
+	var loop func(n int)
+	if im.fast != nil {
+		c := fastRequest(key)
+		status = c.Response.StatusCode
+		loop = func(n int) {
+			for i := 0; i < n; i++ {
+				im.fast(c)
+			}
+		}
+	} else {
+		w, r := newDiscardWriter(), pingRequest(key)
+		status = func() int { return w.status }
+		loop = func(n int) {
+			for i := 0; i < n; i++ {
+				w.status = 200 // as net/http does when the handler only writes
+				im.handler.ServeHTTP(w, r)
+			}
+		}
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		w.status = 200 // as net/http does when the handler only writes
-		h.ServeHTTP(w, r)
-	}
+	loop(b.N)
 	b.StopTimer()
-	if w.status != want {
-		b.Fatalf("status %d, want %d", w.status, want)
+	if got := status(); got != want {
+		b.Fatalf("status %d, want %d", got, want)
 	}
 }
 
@@ -255,10 +353,22 @@ func serve(b *testing.B, h http.Handler, r *http.Request, want int) {
 // goroutines at once, each with its own request and writer.
 func BenchmarkPeerParallel(b *testing.B) {
 	w := getWorld(b, worldKeys)
-	for _, im := range impls(b, w) {
+	list := impls(b, w)
+	runtime.GC()
+	for _, im := range list {
 		b.Run("path=valid/impl="+im.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
+				if im.fast != nil {
+					c := fastRequest(w.valid)
+					for pb.Next() {
+						im.fast(c)
+					}
+					if s := c.Response.StatusCode(); s != 200 {
+						b.Errorf("%s: status %d", im.name, s)
+					}
+					return
+				}
 				rw := newDiscardWriter()
 				r := pingRequest(w.valid)
 				for pb.Next() {

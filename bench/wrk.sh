@@ -1,42 +1,63 @@
 #!/usr/bin/env bash
-# Requests per second over real TCP, with and without the apikey middleware:
-# builds cmd/loadserver, serves GET /v1/ping both ways and drives each with
-# wrk for the same time, sending the same request bytes.
+# Requests per second and p99 latency over real TCP, with and without the
+# apikey middleware, in alternating pairs of short runs.
 #
-#   bench/wrk.sh                  # 10 s per run
-#   DURATION=30 ROUNDS=3 bench/wrk.sh
+# It builds cmd/loadserver and starts it twice, side by side: A, the bare
+# server (no middleware, no keys), and B, the same server behind the
+# middleware with a MemoryStore of KEYS keys. Both stay up for the whole
+# run. After a warm-up of each, wrk drives them in PAIRS pairs of short
+# runs, alternating which goes first: A B, B A, A B, B A, ... so that a
+# drift in the machine's speed hits both sides alike. Each pair gives two
+# ratios, throughput B / A and p99 latency B / A; the script prints every
+# pair and each ratio's spread (min, median, max).
+#
+#   bench/wrk.sh                        # 8 pairs of 5 s runs, 100,000 keys
+#   KEYS=1000000 bench/wrk.sh           # the same with a million keys
+#   DURATION=1 PAIRS=2 WARMUP=1 bench/wrk.sh   # a quick check
 #
 # Environment (defaults):
-#   DURATION=10     seconds per measured run (a 2 s warm-up precedes each)
+#   DURATION=5      seconds per measured run
+#   PAIRS=8         pairs of runs (A and B once each)
+#   WARMUP=2        seconds of warm-up for each server, once, before the pairs
 #   THREADS=2 CONNS=64   wrk -t and -c
-#   ROUNDS=1        runs per variant, alternating; the median is reported
-#                   (bench/run.sh uses 3)
-#   KEYS=100000     keys in the server's memory store (with auth)
-#   ADDR=127.0.0.1:8089
-#   PIN=auto        auto: with 2 or more CPUs, server on CPU SERVER_CPU with
-#                   GOMAXPROCS=1 and wrk on CPU WRK_CPU; off: no pinning
+#   KEYS=100000     keys in B's memory store (a million take a few seconds
+#                   to file: cmd/loadserver files them with MemoryStore.Add)
+#   ADDR=127.0.0.1:8089   A listens here, B on the next port
+#   PIN=auto        auto: with 2 or more CPUs, both servers on CPU
+#                   SERVER_CPU with GOMAXPROCS=1 and wrk on CPU WRK_CPU;
+#                   off: no pinning
 #   SERVER_CPU=0 WRK_CPU=1
-#   OUT=bench/results/wrk.txt   key=value summary for cmd/ratios
+#   OUT=bench/results/wrk.txt   summary for cmd/ratios (key=value lines and
+#                   one "pair" line per pair)
+#
+# B's log gives what its keys cost in memory, heap and GC-scannable heap
+# bytes per key (see cmd/loadserver); the script prints both and writes
+# them to OUT.
 #
 # Why pin: on 2 cores, an unpinned server (GOMAXPROCS=2) and wrk fight over
 # both cores and the split between them decides the result. Pinned, each
 # has its own core, the server is the bottleneck (the script prints the
 # server's CPU use: about 1.0 core means server-bound) and the ratio
-# compares what one core serves with and without authentication.
+# compares what one core serves with and without authentication. Only one
+# server is driven at a time; the other one idles on the same core.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+PAIRS=${PAIRS:-8}
+WARMUP=${WARMUP:-2}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
-ROUNDS=${ROUNDS:-1}
 KEYS=${KEYS:-100000}
 ADDR=${ADDR:-127.0.0.1:8089}
 PIN=${PIN:-auto}
 SERVER_CPU=${SERVER_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
 OUT=${OUT:-$here/results/wrk.txt}
-WARMUP=2
+
+host=${ADDR%:*}
+port_a=${ADDR##*:}
+port_b=$((port_a + 1))
 
 if ! command -v wrk >/dev/null; then
 	echo "== installing wrk (Debian package)"
@@ -47,12 +68,15 @@ if ! command -v wrk >/dev/null; then
 fi
 
 tmp=$(mktemp -d)
-server_pid="" rps="" cores=""
+pid_a="" pid_b=""
 cleanup() {
-	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-		kill "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
+	local p
+	for p in $pid_a $pid_b; do
+		if kill -0 "$p" 2>/dev/null; then
+			kill "$p" 2>/dev/null || true
+			wait "$p" 2>/dev/null || true
+		fi
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -65,93 +89,135 @@ if [ "$PIN" = auto ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; t
 	server_pin=(taskset -c "$SERVER_CPU")
 	wrk_pin=(taskset -c "$WRK_CPU")
 	server_procs=1
-	placement="server on CPU $SERVER_CPU (GOMAXPROCS=1), wrk on CPU $WRK_CPU"
+	placement="servers on CPU $SERVER_CPU (GOMAXPROCS=1), wrk on CPU $WRK_CPU"
 else
 	placement="no pinning (GOMAXPROCS=${server_procs:-$(nproc)})"
 fi
 
-# start_server AUTH: starts the server, waits for it to print its key.
-start_server() {
-	local auth=$1
-	: >"$tmp/key"
+# start NAME AUTH PORT: starts a server in the background; its key goes to
+# $tmp/NAME.key, its log to $tmp/NAME.log. Sets started_pid.
+start() {
+	local name=$1 auth=$2 port=$3
+	: >"$tmp/$name.key"
 	env ${server_procs:+GOMAXPROCS=$server_procs} "${server_pin[@]}" \
-		"$tmp/loadserver" -auth="$auth" -addr "$ADDR" -keys "$KEYS" >"$tmp/key" 2>"$tmp/server.log" &
-	server_pid=$!
-	for _ in $(seq 600); do
-		[ -s "$tmp/key" ] && return 0
-		if ! kill -0 "$server_pid" 2>/dev/null; then
-			echo "loadserver exited:" >&2; cat "$tmp/server.log" >&2; exit 1
+		"$tmp/loadserver" -auth="$auth" -addr "$host:$port" -keys "$KEYS" \
+		>"$tmp/$name.key" 2>"$tmp/$name.log" &
+	started_pid=$!
+}
+
+# wait_key NAME PID: waits (up to 120 s) for the server to print its key.
+wait_key() {
+	local name=$1 pid=$2
+	for _ in $(seq 1200); do
+		[ -s "$tmp/$name.key" ] && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "loadserver $name exited:" >&2; cat "$tmp/$name.log" >&2; exit 1
 		fi
 		sleep 0.1
 	done
-	echo "loadserver did not start in 60 s" >&2; exit 1
-}
-
-stop_server() {
-	kill "$server_pid"
-	wait "$server_pid" 2>/dev/null || true
-	server_pid=""
+	echo "loadserver $name did not start in 120 s" >&2; exit 1
 }
 
 # cpu_ticks PID: user+system clock ticks the process has used.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# measure AUTH: one warm-up and one measured wrk run; sets rps and cores
-# (the server's CPU use). It runs in this shell, not a subshell, so that
-# the EXIT trap sees the server it started and its exit ends the script.
-measure() {
-	local auth=$1 key out before after
-	start_server "$auth"
-	key=$(head -n1 "$tmp/key")
-	local args=(-t"$THREADS" -c"$CONNS" -H "Authorization: Bearer $key" "http://$ADDR/v1/ping")
-	"${wrk_pin[@]}" wrk -d"${WARMUP}s" "${args[@]}" >/dev/null
-	before=$(cpu_ticks "$server_pid")
-	out=$("${wrk_pin[@]}" wrk -d"${DURATION}s" --latency "${args[@]}")
-	after=$(cpu_ticks "$server_pid")
-	stop_server
-	if grep -q "Non-2xx" <<<"$out"; then
-		echo "auth=$auth: the server answered non-2xx:" >&2; echo "$out" >&2; exit 1
-	fi
-	local p50 p99
-	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-	p50=$(awk '$1 == "50%" {print $2}' <<<"$out")
-	p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-	cores=$(awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" -v d="$DURATION" 'BEGIN {printf "%.2f", t / hz / d}')
-	printf '  auth=%-5s %10s req/s  p50 %-8s p99 %-8s server CPU %s cores\n' "$auth" "$rps" "$p50" "$p99" "$cores"
+# to_us: wrk's latency ("512.00us", "1.23ms", "1.02s") in microseconds.
+to_us() {
+	awk '{v = $1 + 0
+		if ($1 ~ /us$/) print v
+		else if ($1 ~ /ms$/) print v * 1000
+		else if ($1 ~ /m$/) print v * 60e6
+		else if ($1 ~ /s$/) print v * 1e6
+		else print v}'
 }
 
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# drive NAME PORT PID SECONDS: one wrk run against a server; sets rps,
+# p50, p99 (µs) and cores (the server's CPU use).
+drive() {
+	local name=$1 port=$2 pid=$3 secs=$4 key out before after
+	key=$(head -n1 "$tmp/$name.key")
+	before=$(cpu_ticks "$pid")
+	out=$("${wrk_pin[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency \
+		-H "Authorization: Bearer $key" "http://$host:$port/v1/ping")
+	after=$(cpu_ticks "$pid")
+	if grep -q "Non-2xx" <<<"$out"; then
+		echo "$name: the server answered non-2xx:" >&2; echo "$out" >&2; exit 1
+	fi
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	p50=$(awk '$1 == "50%" {print $2}' <<<"$out" | to_us)
+	p99=$(awk '$1 == "99%" {print $2}' <<<"$out" | to_us)
+	cores=$(awk -v t="$((after - before))" -v hz="$(getconf CLK_TCK)" -v d="$secs" 'BEGIN {printf "%.2f", t / hz / d}')
+}
 
-echo "== wrk -t$THREADS -c$CONNS -d${DURATION}s GET /v1/ping, $KEYS keys; $placement"
-without=() with=() cpu_without=() cpu_with=()
-for round in $(seq "$ROUNDS"); do
-	[ "$ROUNDS" -gt 1 ] && echo "round $round"
-	measure false
-	without+=("$rps") cpu_without+=("$cores")
-	measure true
-	with+=("$rps") cpu_with+=("$cores")
+# stats: "min median max" of the numbers on stdin.
+stats() {
+	sort -g | awk '{v[NR] = $1} END {
+		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		printf "%.3f %.3f %.3f\n", v[1], m, v[NR]}'
+}
+median() { stats | awk '{print $2}'; }
+
+echo "== starting A (bare) on :$port_a and B (apikey, $KEYS keys) on :$port_b; $placement"
+start a false "$port_a"
+pid_a=$started_pid
+start b true "$port_b"
+pid_b=$started_pid
+wait_key a "$pid_a"
+wait_key b "$pid_b"
+mem=$(grep -o 'heap_bytes_per_key=[0-9.]* scan_bytes_per_key=[0-9.]*' "$tmp/b.log" || true)
+heap_per_key=$(sed -n 's/.*heap_bytes_per_key=\([0-9.]*\).*/\1/p' <<<"$mem")
+scan_per_key=$(sed -n 's/.*scan_bytes_per_key=\([0-9.]*\).*/\1/p' <<<"$mem")
+echo "B's keys in memory: ${heap_per_key:-?} heap bytes per key, ${scan_per_key:-?} GC-scannable bytes per key"
+
+echo "== warm-up: ${WARMUP}s each"
+drive a "$port_a" "$pid_a" "$WARMUP"
+drive b "$port_b" "$pid_b" "$WARMUP"
+
+echo "== wrk -t$THREADS -c$CONNS -d${DURATION}s GET /v1/ping, $PAIRS pairs (A = bare, B = apikey)"
+pairs=() rps_a=() rps_b=() cpu_a=() cpu_b=() rps_ratios=() p99_ratios=()
+for i in $(seq "$PAIRS"); do
+	if ((i % 2)); then order="A B"; else order="B A"; fi
+	for side in $order; do
+		if [ "$side" = A ]; then
+			drive a "$port_a" "$pid_a" "$DURATION"
+			ra=$rps pa=$p99 ca=$cores
+		else
+			drive b "$port_b" "$pid_b" "$DURATION"
+			rb=$rps pb=$p99 cb=$cores
+		fi
+	done
+	rr=$(awk -v b="$rb" -v a="$ra" 'BEGIN {printf "%.4f", b / a}')
+	pr=$(awk -v b="$pb" -v a="$pa" 'BEGIN {printf "%.4f", b / a}')
+	printf 'pair %d (%s): A %9.0f req/s p99 %7.0f µs CPU %s | B %9.0f req/s p99 %7.0f µs CPU %s | B/A req/s %.3f p99 %.3f\n' \
+		"$i" "${order// /}" "$ra" "$pa" "$ca" "$rb" "$pb" "$cb" "$rr" "$pr"
+	pairs+=("pair $i ${order// /} bare_rps=$ra auth_rps=$rb bare_p99_us=$pa auth_p99_us=$pb bare_cpu=$ca auth_cpu=$cb")
+	rps_a+=("$ra") rps_b+=("$rb") cpu_a+=("$ca") cpu_b+=("$cb")
+	rps_ratios+=("$rr") p99_ratios+=("$pr")
 done
-rps_without=$(printf '%s\n' "${without[@]}" | median)
-rps_with=$(printf '%s\n' "${with[@]}" | median)
-cpu_without=$(printf '%s\n' "${cpu_without[@]}" | median)
-cpu_with=$(printf '%s\n' "${cpu_with[@]}" | median)
-ratio=$(awk -v a="$rps_with" -v b="$rps_without" 'BEGIN {printf "%.3f", a / b}')
-verdict=$(awk -v r="$ratio" 'BEGIN {print (r >= 0.9) ? "PASS" : "MISS"}')
 
-printf '\nwithout auth: %s req/s\nwith auth:    %s req/s\nratio:        %s (target >= 0.90: %s)\n' \
-	"$rps_without" "$rps_with" "$ratio" "$verdict"
+read -r rmin rmed rmax < <(printf '%s\n' "${rps_ratios[@]}" | stats)
+read -r pmin pmed pmax < <(printf '%s\n' "${p99_ratios[@]}" | stats)
+verdict=$(awk -v r="$rmed" 'BEGIN {print (r >= 0.9) ? "PASS" : "MISS"}')
+printf '\nper-pair ratios, B / A (min / median / max over %d pairs):\n' "$PAIRS"
+printf '  throughput: %s / %s / %s   (earlier target: median >= 0.90: %s)\n' "$rmin" "$rmed" "$rmax" "$verdict"
+printf '  p99:        %s / %s / %s\n' "$pmin" "$pmed" "$pmax"
 
 mkdir -p "$(dirname "$OUT")"
-cat >"$OUT" <<EOF
-duration_s=$DURATION
-threads=$THREADS
-conns=$CONNS
-rounds=$ROUNDS
-keys=$KEYS
-placement=$placement
-without_auth_rps=$rps_without
-with_auth_rps=$rps_with
-without_auth_server_cpu=$cpu_without
-with_auth_server_cpu=$cpu_with
-ratio=$ratio
-EOF
+{
+	echo "duration_s=$DURATION"
+	echo "pairs=$PAIRS"
+	echo "threads=$THREADS"
+	echo "conns=$CONNS"
+	echo "keys=$KEYS"
+	echo "placement=$placement"
+	echo "without_auth_rps=$(printf '%s\n' "${rps_a[@]}" | median)"
+	echo "with_auth_rps=$(printf '%s\n' "${rps_b[@]}" | median)"
+	echo "without_auth_server_cpu=$(printf '%s\n' "${cpu_a[@]}" | median)"
+	echo "with_auth_server_cpu=$(printf '%s\n' "${cpu_b[@]}" | median)"
+	echo "ratio=$rmed"
+	echo "p99_ratio=$pmed"
+	[ -n "$heap_per_key" ] && echo "heap_bytes_per_key=$heap_per_key"
+	[ -n "$scan_per_key" ] && echo "scan_bytes_per_key=$scan_per_key"
+	printf '%s\n' "${pairs[@]}"
+} >"$OUT"
+echo "wrote $OUT"

@@ -1,7 +1,8 @@
 // Command chart draws the benchmark medians as an SVG bar chart: ours
-// beside the hand-written floor on each request path (the root package's
-// BenchmarkRequest) and the cost of authentication beside echo's keyauth
-// (this module's BenchmarkPeer), each with its target marked.
+// beside the allocation-free hand-written floor on each request path (the
+// root package's BenchmarkRequest) and the cost of authentication beside
+// the peers' (echo v4 and v5 KeyAuth, fiber v2 keyauth; this module's
+// BenchmarkPeer), each with its target marked.
 //
 //	go run ./chart -o chart.svg [-note text] results/root.txt results/peer.txt
 //
@@ -61,15 +62,21 @@ type series int
 
 const (
 	ours series = iota
+	oursArg
 	floor
 	peer
+	peer5
+	fiber
 	plumbing
 )
 
 var seriesInfo = []struct{ label, color string }{
-	ours:     {"apikey (ours)", "#2b6cb0"},
-	floor:    {"floor: hand-written minimal check", "#a0aec0"},
+	ours:     {"apikey Handler (ours)", "#2b6cb0"},
+	oursArg:  {"apikey HandlerFunc, key as argument", "#553c9a"},
+	floor:    {"floor: hand-written, allocation-free", "#a0aec0"},
 	peer:     {"echo v4 keyauth", "#dd6b20"},
+	peer5:    {"echo v5 keyauth", "#d69e2e"},
+	fiber:    {"fiber v2 keyauth (fasthttp)", "#38a169"},
 	plumbing: {"net/http r.WithContext alone", "#90cdf4"},
 }
 
@@ -136,29 +143,30 @@ func build(set *benchdata.Set, note string) chart {
 	floorValid, floorReject := ns(reqName("valid", "floor")), ns(reqName("unknown", "floor"))
 	p1 := panel{
 		title: "Request through the middleware, by path (BenchmarkRequest, ns/op)",
-		note:  "Same store of 100,000 keys, same handler; the floor rejects any bad key by hashing it and missing in its map.",
+		note:  "Same store of 100,000 keys; the floor rejects any bad key by hashing it and missing in its map (floor reject).",
 	}
 	paths := []struct {
-		path, sub string
-		floor     bool
-		target    float64
-		tlabel    string
+		label, sub string
+		bars       []bar
+		target     float64
+		tlabel     string
 	}{
-		{"valid", "200", true, 1.25 * floorValid, "≤ 1.25× floor"},
-		{"missing", "401, no header", false, math.NaN(), ""},
-		{"malformed", "401, 0 lookups", false, 0.5 * floorReject, "≤ 0.5× floor reject"},
-		{"bad-checksum", "401, 0 lookups", false, 0.5 * floorReject, "≤ 0.5× floor reject"},
-		{"unknown", "401, 1 lookup", true, floorReject, "≤ 1× floor reject"},
-		{"revoked", "401, 1 lookup", false, math.NaN(), ""},
-		{"wrong-scope", "403, 1 lookup", false, math.NaN(), ""},
+		{"valid", "200, Handler", []bar{measured(ours, reqName("valid", "apikey")), measured(floor, reqName("valid", "floor"))},
+			1.05 * floorValid, "≤ 1.05× floor"},
+		{"valid", "200, HandlerFunc", []bar{measured(oursArg, reqName("valid", "apikey-keyarg")), measured(floor, reqName("valid", "floor"))},
+			0.85 * floorValid, "≤ 0.85× floor"},
+		{"peppered", "200, HMAC-SHA-256", []bar{measured(ours, reqName("peppered", "apikey"))},
+			1.15 * ns(reqName("valid", "apikey")), "≤ 1.15× unpeppered"},
+		{"missing", "401, no header", []bar{measured(ours, reqName("missing", "apikey"))}, math.NaN(), ""},
+		{"malformed", "401, 0 lookups", []bar{measured(ours, reqName("malformed", "apikey"))}, 0.5 * floorReject, "≤ 0.5× floor reject"},
+		{"bad-checksum", "401, 0 lookups", []bar{measured(ours, reqName("bad-checksum", "apikey"))}, 0.5 * floorReject, "≤ 0.5× floor reject"},
+		{"unknown", "401, 1 lookup", []bar{measured(ours, reqName("unknown", "apikey")), measured(floor, reqName("unknown", "floor"))},
+			floorReject, "≤ 1× floor reject"},
+		{"revoked", "401, 1 lookup", []bar{measured(ours, reqName("revoked", "apikey"))}, floorReject, "≤ 1× floor reject"},
+		{"wrong-scope", "403, 1 lookup", []bar{measured(ours, reqName("wrong-scope", "apikey"))}, 1.2 * floorValid, "≤ 1.2× floor"},
 	}
 	for _, p := range paths {
-		g := group{label: p.path, sub: p.sub, target: p.target, tlabel: p.tlabel}
-		g.bars = append(g.bars, measured(ours, reqName(p.path, "apikey")))
-		if p.floor {
-			g.bars = append(g.bars, measured(floor, reqName(p.path, "floor")))
-		}
-		p1.groups = append(p1.groups, g)
+		p1.groups = append(p1.groups, group{label: p.label, sub: p.sub, bars: p.bars, target: p.target, tlabel: p.tlabel})
 	}
 
 	over := func(b, impl, bare string) (float64, string) {
@@ -167,19 +175,32 @@ func build(set *benchdata.Set, note string) chart {
 			fmtNum(ns(peerName(b, "valid", impl))), fmtNum(ns(peerName(b, "valid", bare))), allocs(peerName(b, "valid", impl)))
 	}
 	p2 := panel{
-		title: "Against a peer: cost of authentication over the same stack without it (BenchmarkPeer)",
-		note:  "ours: apikey − bare handler. echo: keyauth (SHA-256, map, constant-time compare) − bare route. Unknown key: whole request.",
+		title: "Against peers: cost of authentication over the same stack without it (BenchmarkPeer)",
+		note:  "ours: apikey − bare net/http handler; peers: keyauth − bare route, each validating with SHA-256 and a map lookup. Unknown key: whole request.",
 	}
 	for _, c := range []struct{ bench, label, sub string }{
 		{"BenchmarkPeer", "valid key", "one at a time"},
 		{"BenchmarkPeerParallel", "valid key", "parallel"},
 	} {
-		o, ol := over(c.bench, "apikey", "nethttp-bare")
-		e, el := over(c.bench, "echo-keyauth", "echo-bare")
-		pv, pl := over(c.bench, "nethttp-withvalue", "nethttp-bare")
+		var bars []bar
+		for _, s := range []struct {
+			series     series
+			impl, bare string
+		}{
+			{ours, "apikey", "nethttp-bare"},
+			{oursArg, "apikey-keyarg", "nethttp-bare"},
+			{peer, "echo-keyauth", "echo-bare"},
+			{peer5, "echo5-keyauth", "echo5-bare"},
+			{fiber, "fiber-keyauth", "fiber-bare"},
+			{plumbing, "nethttp-withvalue", "nethttp-bare"},
+		} {
+			v, l := over(c.bench, s.impl, s.bare)
+			bars = append(bars, bar{s.series, v, l})
+		}
+		e, _ := over(c.bench, "echo-keyauth", "echo-bare")
 		p2.groups = append(p2.groups, group{
-			label: c.label, sub: c.sub, target: e, tlabel: "≤ echo's",
-			bars: []bar{{ours, o, ol}, {peer, e, el}, {plumbing, pv, pl}},
+			label: c.label, sub: c.sub, target: 0.8 * e, tlabel: "HandlerFunc ≤ 0.8× echo v4's",
+			bars: bars,
 		})
 	}
 	p2.groups = append(p2.groups, group{
@@ -187,6 +208,8 @@ func build(set *benchdata.Set, note string) chart {
 		bars: []bar{
 			measured(ours, peerName("BenchmarkPeer", "unknown", "apikey")),
 			measured(peer, peerName("BenchmarkPeer", "unknown", "echo-keyauth")),
+			measured(peer5, peerName("BenchmarkPeer", "unknown", "echo5-keyauth")),
+			measured(fiber, peerName("BenchmarkPeer", "unknown", "fiber-keyauth")),
 		},
 	})
 
@@ -232,9 +255,15 @@ func render(w io.Writer, c chart) error {
 	// Legend.
 	x := float64(margin)
 	for _, s := range seriesInfo {
+		if w := 20 + textWidth(s.label); x+w > width-margin { // wrap
+			x, y = margin, y+20
+		}
 		line(`<rect x="%.0f" y="%.0f" width="14" height="14" fill="%s"/>`, x, y-11, s.color)
 		line(`<text x="%.0f" y="%.0f">%s</text>`, x+20, y, esc(s.label))
 		x += 20 + textWidth(s.label) + 24
+	}
+	if x+60 > width-margin {
+		x, y = margin, y+20
 	}
 	line(`<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-width="2" stroke-dasharray="4 3"/>`, x, y-12, x, y+3, targetColor)
 	line(`<text x="%.0f" y="%.0f">target</text>`, x+8, y)

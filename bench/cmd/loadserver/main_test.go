@@ -75,7 +75,12 @@ func TestRun(t *testing.T) {
 		t.Fatal(err, stderr.String())
 	}
 	go func() { _, _ = io.Copy(io.Discard, outR) }()
-	// The address is in the log line written just before the key.
+	// The memory figures and the address are in the log lines written
+	// before the key.
+	if !strings.Contains(stderr.String(), "loadserver: keys=5 heap_bytes_per_key=") ||
+		!strings.Contains(stderr.String(), " scan_bytes_per_key=") {
+		t.Errorf("no memory figures in %q", stderr.String())
+	}
 	_, addr, ok := strings.Cut(strings.TrimSpace(stderr.String()), "listening on ")
 	addr, _, _ = strings.Cut(addr, " ")
 	if !ok {

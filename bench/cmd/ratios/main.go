@@ -3,13 +3,22 @@
 // the targets are stated in and prints them as Markdown tables, each target
 // marked PASS or MISS with its margin.
 //
-//	go run ./cmd/ratios [-wrk results/wrk.txt] [-strict] results/root.txt results/store.txt results/peer.txt
+//	go run ./cmd/ratios [-wrk results/wrk.txt]... [-strict] results/root.txt results/store.txt results/peer.txt results/latency.txt
 //
 // The files are the output of the root package's benchmarks
-// (BenchmarkRequest, BenchmarkMemoryStoreLookup, ...) and of this module's
-// (BenchmarkPeer), in any number of files; -wrk is the summary wrk.sh
-// writes. A benchmark that is absent leaves its rows at n/a. With -strict
+// (BenchmarkRequest, BenchmarkFloorParts, BenchmarkMemoryStoreLookup, ...)
+// and of this module's (BenchmarkPeer, BenchmarkLookupLatency), in any
+// number of files; each -wrk is a summary wrk.sh writes (one per key
+// count). A benchmark that is absent leaves its rows at n/a. With -strict
 // the exit status is 1 when a target is missed or cannot be computed.
+//
+// Every ratio is taken between benchmarks of the same files. "The floor"
+// is BenchmarkRequest/path=valid/impl=floor, the allocation-free
+// hand-written check; "the floor's reject" is path=unknown/impl=floor, the
+// same floor answering 401 for a key not in its map. Beside a ratio of
+// medians the tables give the spread of the per-round ratios (round i of
+// one benchmark against round i of the other; bench/run.sh interleaves
+// the rounds) when both have the same number of runs.
 package main
 
 import (
@@ -20,8 +29,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/keygate/apikey/bench/internal/benchdata"
 )
@@ -37,25 +46,30 @@ func main() {
 
 func run(args []string, out io.Writer) (int, error) {
 	fs := flag.NewFlagSet("ratios", flag.ContinueOnError)
-	wrkFile := fs.String("wrk", "", "summary written by wrk.sh (optional)")
+	var wrkFiles []string
+	fs.Func("wrk", "summary written by wrk.sh (optional, repeatable)", func(s string) error {
+		wrkFiles = append(wrkFiles, s)
+		return nil
+	})
 	strict := fs.Bool("strict", false, "exit 1 when a target is missed or has no data")
 	if err := fs.Parse(args); err != nil {
 		return 0, err
 	}
 	if fs.NArg() == 0 {
-		return 0, errors.New("usage: ratios [-wrk wrk.txt] [-strict] bench-output.txt...")
+		return 0, errors.New("usage: ratios [-wrk wrk.txt]... [-strict] bench-output.txt...")
 	}
 	set, err := benchdata.ReadFiles(fs.Args()...)
 	if err != nil {
 		return 0, err
 	}
-	var w *wrkResult
-	if *wrkFile != "" {
-		if w, err = readWrk(*wrkFile); err != nil {
+	r := report{set: set}
+	for _, f := range wrkFiles {
+		w, err := readWrk(f)
+		if err != nil {
 			return 0, err
 		}
+		r.wrk = append(r.wrk, w)
 	}
-	r := report{set: set, wrk: w}
 	r.print(out)
 	if *strict && (r.missed > 0 || r.unknown > 0) {
 		return 1, nil
@@ -72,15 +86,23 @@ func peerName(bench, path, impl string) string {
 	return bench + "/path=" + path + "/impl=" + impl
 }
 
+func part(name string) string { return "BenchmarkFloorParts/part=" + name }
+
 const (
 	nsOp     = "ns/op"
 	allocsOp = "allocs/op"
 	lookups  = "lookups/op"
 )
 
+var (
+	floorValid  = request("valid", "floor")
+	floorReject = request("unknown", "floor")
+	oursValid   = request("valid", "apikey")
+)
+
 type report struct {
 	set             *benchdata.Set
-	wrk             *wrkResult
+	wrk             []*wrkResult
 	missed, unknown int
 }
 
@@ -165,138 +187,142 @@ func num(v float64) string {
 	}
 }
 
-func ratio(v float64) string {
+// plus formats an overhead in ns: "+300 ns".
+func plus(v float64) string {
 	if math.IsNaN(v) {
+		return "n/a"
+	}
+	if v >= 0 {
+		return "+" + num(v) + " ns"
+	}
+	return num(v) + " ns"
+}
+
+func ratio(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return "n/a"
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64) + "×"
 }
 
-func (r *report) targets() []row {
-	floorValid := request("valid", "floor")
-	floorReject := request("unknown", "floor")
-	var rows []row
-
-	// Valid key: time and allocations against the floor's valid request.
-	ours := request("valid", "apikey")
-	rt := r.med(ours, nsOp) / r.med(floorValid, nsOp)
-	rows = append(rows, row{
-		"valid key: ns/op ≤ 1.25× floor",
-		fmt.Sprintf("%s / floor %s = %s", r.ns(ours), r.ns(floorValid), ratio(rt)),
-		"1.25×", r.verdict(rt, 1.25, true),
-	})
-	oa, fa := r.med(ours, allocsOp), r.med(floorValid, allocsOp)
-	rows = append(rows, row{
-		"valid key: allocs/op ≤ floor + 2",
-		fmt.Sprintf("%s allocs / floor %s", num(oa), num(fa)),
-		num(fa + 2), r.verdict(oa, fa+2, true),
-	})
-
-	// Rejections before the store: half the floor's rejection of the same
-	// key (the floor cannot tell a malformed key from an unknown one: it
-	// hashes it, misses in its map and answers 401), and no store call.
-	for _, path := range []string{"malformed", "bad-checksum"} {
-		name := request(path, "apikey")
-		rt := r.med(name, nsOp) / r.med(floorReject, nsOp)
-		rows = append(rows, row{
-			path + ": ns/op ≤ 0.5× floor",
-			fmt.Sprintf("%s / floor reject %s = %s", r.ns(name), r.ns(floorReject), ratio(rt)),
-			"0.50×", r.verdict(rt, 0.5, true),
-		})
-		lk := r.med(name, lookups)
-		rows = append(rows, row{
-			path + ": store calls = 0",
-			num(lk) + " lookups/op", "0", r.exact(lk, 0),
-		})
+// rounds describes the per-round ratios a/b (ns/op) as "rounds min–max",
+// or "" when the two do not have the same number of runs.
+func (r *report) rounds(a, b string) string {
+	x, y := r.set.Samples(a, nsOp), r.set.Samples(b, nsOp)
+	if len(x) < 2 || len(x) != len(y) {
+		return ""
 	}
-
-	// Unknown key: one lookup, no more than the floor's miss.
-	name := request("unknown", "apikey")
-	rt = r.med(name, nsOp) / r.med(floorReject, nsOp)
-	rows = append(rows, row{
-		"unknown key: ns/op ≤ 1× floor",
-		fmt.Sprintf("%s / floor reject %s = %s", r.ns(name), r.ns(floorReject), ratio(rt)),
-		"1.00×", r.verdict(rt, 1, true),
-	})
-
-	// Against the peer: the cost each adds over its own bare stack.
-	ourOver, echoOver := r.overheads("BenchmarkPeer")
-	rt = ourOver / echoOver
-	rows = append(rows, row{
-		"overhead ≤ echo keyauth's (valid key)",
-		fmt.Sprintf("apikey +%s ns / echo keyauth +%s ns = %s", num(ourOver), num(echoOver), ratio(rt)),
-		"1.00×", r.verdict(rt, 1, true),
-	})
-
-	// Over TCP.
-	if r.wrk != nil {
-		rt := r.wrk.with / r.wrk.without
-		measured := fmt.Sprintf("%s / %s req/s = %.1f%%", num(r.wrk.with), num(r.wrk.without), rt*100)
-		if r.wrk.withCPU > 0 && r.wrk.withoutCPU > 0 {
-			measured += fmt.Sprintf(" (per server CPU-second: %s / %s = %.1f%%)",
-				num(r.wrk.with/r.wrk.withCPU), num(r.wrk.without/r.wrk.withoutCPU),
-				rt*r.wrk.withoutCPU/r.wrk.withCPU*100)
-		}
-		rows = append(rows, row{
-			"wrk: req/s with auth ≥ 90% of without",
-			measured, "90%", r.verdict(rt, 0.9, false),
-		})
-	} else {
-		r.unknown++
-		rows = append(rows, row{"wrk: req/s with auth ≥ 90% of without", "not run", "90%", "n/a"})
+	v := make([]float64, len(x))
+	for i := range x {
+		v[i] = x[i] / y[i]
 	}
-	return rows
+	lo, hi := slices.Min(v), slices.Max(v)
+	return fmt.Sprintf(" (rounds %s–%s)", strconv.FormatFloat(lo, 'f', 2, 64), strconv.FormatFloat(hi, 'f', 2, 64))
 }
 
-// overheads returns apikey − nethttp-bare and echo-keyauth − echo-bare for
-// the valid key in one of the peer benchmarks.
-func (r *report) overheads(bench string) (ours, echo float64) {
-	m := func(impl string) float64 { return r.med(peerName(bench, "valid", impl), nsOp) }
-	return m("apikey") - m("nethttp-bare"), m("echo-keyauth") - m("echo-bare")
+// against is a "time ≤ limit × reference" target.
+func (r *report) against(target, name, ref, refLabel string, limit float64) row {
+	rt := r.med(name, nsOp) / r.med(ref, nsOp)
+	return row{
+		target,
+		fmt.Sprintf("%s / %s %s = %s%s", r.ns(name), refLabel, r.ns(ref), ratio(rt), r.rounds(name, ref)),
+		strconv.FormatFloat(limit, 'f', 2, 64) + "×", r.verdict(rt, limit, true),
+	}
+}
+
+// overhead returns with − bare (ns/op) for the valid key in one of the
+// peer benchmarks.
+func (r *report) overhead(bench, with, bare string) float64 {
+	return r.med(peerName(bench, "valid", with), nsOp) - r.med(peerName(bench, "valid", bare), nsOp)
+}
+
+func (r *report) targets() []row {
+	var rows []row
+
+	rows = append(rows, r.against("valid key, Handler: ns/op ≤ 1.05× floor", oursValid, floorValid, "floor", 1.05))
+	keyArg := request("valid", "apikey-keyarg")
+	rows = append(rows, r.against("valid key, HandlerFunc (key as argument): ns/op ≤ 0.85× floor", keyArg, floorValid, "floor", 0.85))
+
+	ka, e4 := r.overhead("BenchmarkPeer", "apikey-keyarg", "nethttp-bare"), r.overhead("BenchmarkPeer", "echo-keyauth", "echo-bare")
+	rt := ka / e4
+	rows = append(rows, row{
+		"HandlerFunc overhead over bare net/http ≤ 0.8× echo v4 KeyAuth's over bare echo",
+		fmt.Sprintf("%s / %s = %s", plus(ka), plus(e4), ratio(rt)),
+		"0.80×", r.verdict(rt, 0.8, true),
+	})
+
+	// Rejections after the store: no more than the floor's own 401 for a
+	// key not in its map.
+	for _, path := range []string{"unknown", "revoked"} {
+		rows = append(rows, r.against(path+" key: ns/op ≤ 1.0× floor reject", request(path, "apikey"), floorReject, "floor reject", 1))
+	}
+	// Rejections before the store: half the floor's rejection (the floor
+	// cannot tell a malformed key from an unknown one: it hashes it,
+	// misses in its map and answers 401), and no store call.
+	for _, path := range []string{"malformed", "bad-checksum"} {
+		name := request(path, "apikey")
+		rows = append(rows, r.against(path+": ns/op ≤ 0.5× floor reject", name, floorReject, "floor reject", 0.5))
+		lk := r.med(name, lookups)
+		rows = append(rows, row{path + ": store calls = 0", num(lk) + " lookups/op", "0", r.exact(lk, 0)})
+	}
+
+	ws := request("wrong-scope", "apikey")
+	rows = append(rows, r.against("wrong scope (403): ns/op ≤ 1.2× floor", ws, floorValid, "floor", 1.2))
+	wa := r.med(ws, allocsOp)
+	rows = append(rows, row{"wrong scope (403): allocs/op ≤ 2", num(wa) + " allocs/op", "2", r.verdict(wa, 2, true)})
+
+	rows = append(rows, r.against("peppered keys: ns/op ≤ 1.15× unpeppered valid key", request("peppered", "apikey"), oursValid, "unpeppered", 1.15))
+
+	// Over TCP, per key count (an earlier target, kept).
+	if len(r.wrk) == 0 {
+		r.unknown++
+		rows = append(rows, row{"wrk: req/s with auth ≥ 90% of without (median per-pair ratio)", "not run", "0.90", "n/a"})
+	}
+	for _, w := range r.wrk {
+		rt, measured := w.summary()
+		rows = append(rows, row{
+			fmt.Sprintf("wrk, %s keys (%s): req/s with auth ≥ 90%% of without (median per-pair ratio)", w.keysLabel(), w.file),
+			measured, "0.90", r.verdict(rt, 0.9, false),
+		})
+	}
+	return rows
 }
 
 // figure is one line of the other-figures table.
 type figure struct{ what, name, note string }
 
 func (r *report) figures() []figure {
-	floorReject := request("unknown", "floor")
+	fv := r.med(floorValid, nsOp)
+	fr := r.med(floorReject, nsOp)
 	var fs []figure
-	for _, p := range []string{"missing", "revoked", "wrong-scope"} {
+	parts := 0.0
+	for _, p := range []string{"sha256", "map-lookup", "with-context"} {
+		parts += r.med(part(p), nsOp)
+	}
+	fs = append(fs,
+		figure{"floor, valid key (the reference)", floorValid, ""},
+		figure{"floor part: copy to a stack array + sha256.Sum256", part("sha256"), ""},
+		figure{"floor part: map lookup, 100k keys", part("map-lookup"), ""},
+		figure{"floor part: context.WithValue + r.WithContext", part("with-context"), ""},
+		figure{"floor parts, sum", "", fmt.Sprintf("%s ns = %s of the floor; the rest (%s ns) is header, handler, writer",
+			num(parts), ratio(parts/fv), num(fv-parts))},
+		figure{"floor reject (401, key not in the map)", floorReject, ""},
+		figure{"earlier floor (sha256 of []byte(tok), http.Error), valid", request("valid", "floor-alloc"), ratio(r.med(request("valid", "floor-alloc"), nsOp)/fv) + " floor"},
+		figure{"earlier floor, reject", request("unknown", "floor-alloc"), ratio(r.med(request("unknown", "floor-alloc"), nsOp)/fr) + " floor reject"},
+		figure{"valid key, Handler", oursValid, ratio(r.med(oursValid, nsOp)/fv) + " floor"},
+		figure{"valid key, HandlerFunc (key as argument)", request("valid", "apikey-keyarg"), ratio(r.med(request("valid", "apikey-keyarg"), nsOp)/fv) + " floor"},
+		figure{"valid key, peppered (HMAC-SHA-256)", request("peppered", "apikey"), ratio(r.med(request("peppered", "apikey"), nsOp)/r.med(oursValid, nsOp)) + " unpeppered"},
+	)
+	for _, p := range []string{"missing", "malformed", "bad-checksum", "unknown", "revoked", "wrong-scope"} {
 		name := request(p, "apikey")
 		fs = append(fs, figure{p + " key", name,
-			fmt.Sprintf("%s floor reject; %s lookups/op", ratio(r.med(name, nsOp)/r.med(floorReject, nsOp)), num(r.med(name, lookups)))})
+			fmt.Sprintf("%s floor reject, %s floor; %s lookups/op", ratio(r.med(name, nsOp)/fr), ratio(r.med(name, nsOp)/fv), num(r.med(name, lookups)))})
 	}
 	fs = append(fs, figure{"Require(read, write) after the middleware", "BenchmarkRequire", ""})
 	pf, pa := "BenchmarkRequestParallel/path=valid/impl=floor", "BenchmarkRequestParallel/path=valid/impl=apikey"
 	fs = append(fs,
 		figure{"valid key, parallel: floor", pf, ""},
 		figure{"valid key, parallel: apikey", pa, ratio(r.med(pa, nsOp)/r.med(pf, nsOp)) + " floor"},
-	)
-	for _, bench := range []string{"BenchmarkPeer", "BenchmarkPeerParallel"} {
-		label := "peer, valid key: "
-		if bench == "BenchmarkPeerParallel" {
-			label = "peer, valid key, parallel: "
-		}
-		ours, echo := r.overheads(bench)
-		bare := r.med(peerName(bench, "valid", "nethttp-bare"), nsOp)
-		plumbing := r.med(peerName(bench, "valid", "nethttp-withvalue"), nsOp) - bare
-		for _, impl := range []string{"nethttp-bare", "nethttp-withvalue", "apikey", "echo-bare", "echo-keyauth"} {
-			note := ""
-			switch impl {
-			case "nethttp-withvalue":
-				note = "overhead +" + num(plumbing) + " ns: r.WithContext alone"
-			case "apikey":
-				note = fmt.Sprintf("overhead +%s ns, of which +%s beyond r.WithContext", num(ours), num(ours-plumbing))
-			case "echo-keyauth":
-				note = "overhead +" + num(echo) + " ns; ours/echo " + ratio(ours/echo)
-			}
-			fs = append(fs, figure{label + impl, peerName(bench, "valid", impl), note})
-		}
-	}
-	ou, eu := peerName("BenchmarkPeer", "unknown", "apikey"), peerName("BenchmarkPeer", "unknown", "echo-keyauth")
-	fs = append(fs,
-		figure{"peer, unknown key: apikey", ou, ""},
-		figure{"peer, unknown key: echo-keyauth", eu, "ours/echo " + ratio(r.med(ou, nsOp)/r.med(eu, nsOp))},
 	)
 	for _, n := range []string{"1000", "1000000"} {
 		name := "BenchmarkMemoryStoreLookup/keys=" + n
@@ -313,66 +339,111 @@ func (r *report) figures() []figure {
 	return fs
 }
 
+// peer is one authenticated stack of the peer benchmarks over its bare
+// stack.
+type peer struct{ label, with, bare string }
+
+var peers = []peer{
+	{"apikey, Handler (net/http)", "apikey", "nethttp-bare"},
+	{"apikey, HandlerFunc (net/http)", "apikey-keyarg", "nethttp-bare"},
+	{"r.WithContext alone (net/http)", "nethttp-withvalue", "nethttp-bare"},
+	{"echo v4 KeyAuth", "echo-keyauth", "echo-bare"},
+	{"echo v5 KeyAuth", "echo5-keyauth", "echo5-bare"},
+	{"fiber v2 keyauth (fasthttp)", "fiber-keyauth", "fiber-bare"},
+}
+
+func (r *report) printPeers(bw *bufio.Writer) {
+	fmt.Fprintln(bw, "Cost of authentication over each stack without it (BenchmarkPeer; same validator for the peers: SHA-256, map lookup). Overhead = with auth − bare.")
+	fmt.Fprintln(bw)
+	fmt.Fprintln(bw, "| stack | bare | with auth | overhead | allocs/op (B/op) | overhead ÷ echo v4's | parallel overhead | unknown key, whole request |")
+	fmt.Fprintln(bw, "| --- | --- | --- | --- | --- | --- | --- | --- |")
+	e4 := r.overhead("BenchmarkPeer", "echo-keyauth", "echo-bare")
+	for _, p := range peers {
+		with := peerName("BenchmarkPeer", "valid", p.with)
+		o := r.overhead("BenchmarkPeer", p.with, p.bare)
+		po := r.overhead("BenchmarkPeerParallel", p.with, p.bare)
+		unknown := "—"
+		if u := peerName("BenchmarkPeer", "unknown", p.with); p.with != "nethttp-withvalue" && r.ns(u) != "n/a" {
+			unknown = fmt.Sprintf("%s, %s allocs", r.ns(u), num(r.med(u, allocsOp)))
+		}
+		allocs := "n/a"
+		if a := r.med(with, allocsOp); !math.IsNaN(a) {
+			allocs = fmt.Sprintf("%s (%s)", num(a), num(r.med(with, "B/op")))
+		}
+		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", p.label,
+			r.ns(peerName("BenchmarkPeer", "valid", p.bare)), r.ns(with), plus(o),
+			allocs, ratio(o/e4), plus(po), unknown)
+	}
+}
+
+// printLatency prints BenchmarkLookupLatency (this module: lookups alone)
+// and, when present, the root package's BenchmarkMemoryStoreLookupLatency
+// (lookups among request-like garbage, so that the GC runs): the lookup's
+// quantiles by store size.
+func (r *report) printLatency(bw *bufio.Writer) {
+	fmt.Fprintln(bw, "MemoryStore.Lookup timed one call at a time, random keys (medians over runs, timer included).")
+	fmt.Fprintln(bw)
+	fmt.Fprintln(bw, "| benchmark | keys | p50 | p99 | p99.9 | timer alone | p99 ÷ p99 at 1k |")
+	fmt.Fprintln(bw, "| --- | --- | --- | --- | --- | --- | --- |")
+	for i, bench := range []string{"BenchmarkLookupLatency", "BenchmarkMemoryStoreLookupLatency"} {
+		name := func(n string) string { return bench + "/keys=" + n }
+		if i > 0 && math.IsNaN(r.med(name("1000"), "p99-ns")) {
+			continue // the root package's is optional
+		}
+		base := r.med(name("1000"), "p99-ns")
+		for _, n := range []string{"1000", "10000", "100000", "1000000"} {
+			p99 := r.med(name(n), "p99-ns")
+			fmt.Fprintf(bw, "| %s | %s | %s ns | %s ns | %s ns | %s | %s |\n", bench, n,
+				num(r.med(name(n), "p50-ns")), num(p99), num(r.med(name(n), "p999-ns")), r.clock(name(n)), ratio(p99/base))
+		}
+	}
+	const resident = "BenchmarkMemoryStoreResident"
+	if h := r.med(resident, "heapB/key"); !math.IsNaN(h) {
+		fmt.Fprintf(bw, "\nResident keys (%s): %s heap bytes per key, %s GC-scannable bytes per key.\n",
+			resident, num(h), num(r.med(resident, "scanB/key")))
+	}
+}
+
+// clock is the timer's own cost a latency benchmark reports, if it does.
+func (r *report) clock(name string) string {
+	if c := r.med(name, "clock-ns"); !math.IsNaN(c) {
+		return num(c) + " ns"
+	}
+	return "—"
+}
+
 func (r *report) print(w io.Writer) {
 	bw := bufio.NewWriter(w)
 	defer bw.Flush()
 	runs := 0
-	if st, ok := r.set.Get(request("valid", "apikey"), nsOp); ok {
+	if st, ok := r.set.Get(oursValid, nsOp); ok {
 		runs = st.N
 	}
-	fmt.Fprintf(bw, "Medians of %d runs; ± is half the interquartile range. cpu: %s\n\n", runs, r.set.Config["cpu"])
+	fmt.Fprintf(bw, "Medians of %d runs; ± is half the interquartile range; \"rounds\" is the range of the per-round ratios. cpu: %s\n\n", runs, r.set.Config["cpu"])
 	fmt.Fprintln(bw, "| target | measured | limit | result |")
 	fmt.Fprintln(bw, "| --- | --- | --- | --- |")
 	for _, t := range r.targets() {
 		fmt.Fprintf(bw, "| %s | %s | %s | %s |\n", t.target, t.measured, t.limit, t.result)
 	}
 	fmt.Fprintln(bw)
+	r.printPeers(bw)
+	fmt.Fprintln(bw)
+	r.printLatency(bw)
+	for _, wr := range r.wrk {
+		fmt.Fprintln(bw)
+		wr.print(bw)
+	}
+	fmt.Fprintln(bw)
 	fmt.Fprintln(bw, "| other figure | ns/op | allocs/op | B/op | note |")
 	fmt.Fprintln(bw, "| --- | --- | --- | --- | --- |")
 	for _, f := range r.figures() {
+		if f.name == "" {
+			fmt.Fprintf(bw, "| %s | | | | %s |\n", f.what, f.note)
+			continue
+		}
 		fmt.Fprintf(bw, "| %s | %s | %s | %s | %s |\n", f.what, r.ns(f.name),
 			num(r.med(f.name, allocsOp)), num(r.med(f.name, "B/op")), f.note)
 	}
 	fmt.Fprintln(bw)
 	fmt.Fprintf(bw, "targets: %d missed, %d without data\n", r.missed, r.unknown)
-}
-
-// wrkResult is what wrk.sh measured: requests per second and the server's
-// CPU use in cores (0 when not reported).
-type wrkResult struct{ with, without, withCPU, withoutCPU float64 }
-
-// readWrk reads wrk.sh's summary: key=value lines, of which
-// with_auth_rps and without_auth_rps are needed and *_server_cpu used
-// when present.
-func readWrk(path string) (*wrkResult, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var res wrkResult
-	var haveWith, haveWithout bool
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
-		if !ok {
-			continue
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			continue
-		}
-		switch k {
-		case "with_auth_rps":
-			res.with, haveWith = f, true
-		case "without_auth_rps":
-			res.without, haveWithout = f, true
-		case "with_auth_server_cpu":
-			res.withCPU = f
-		case "without_auth_server_cpu":
-			res.withoutCPU = f
-		}
-	}
-	if !haveWith || !haveWithout {
-		return nil, fmt.Errorf("%s: no with_auth_rps and without_auth_rps", path)
-	}
-	return &res, nil
 }

@@ -3,7 +3,6 @@ package apikey
 import (
 	"context"
 	"sync/atomic"
-	"unsafe"
 )
 
 // authContext carries the middleware's result. It is itself the request's
@@ -13,12 +12,10 @@ import (
 // string and the header slice).
 type authContext struct {
 	context.Context
-	key       *Key
-	refused   atomic.Bool // a Require refused the request after the middleware let it in
-	charged   int64       // what Config.Limiter took for the request
-	requestID string
-	header    [1]string // backing array of the request-id header value
-	idBuf     [requestIDLength]byte
+	key     *Key
+	refused atomic.Bool // a Require refused the request after the middleware let it in
+	charged int64       // what Config.Limiter took for the request
+	requestIDs
 }
 
 type authContextKey struct{}
@@ -34,13 +31,6 @@ func (c *authContext) Value(k any) any {
 func authFrom(ctx context.Context) *authContext {
 	c, _ := ctx.Value(authContextKey{}).(*authContext)
 	return c
-}
-
-// newRequestID fills c's buffer with a fresh id and returns it as a string
-// that shares the buffer (never written again).
-func (c *authContext) newRequestID() string {
-	fillRequestID(&c.idBuf)
-	return unsafe.String(&c.idBuf[0], len(c.idBuf))
 }
 
 // FromContext returns the key that authenticated the request: metadata,

@@ -1,10 +1,22 @@
 package apikey
 
-import "net/http"
+import (
+	"net/http"
+	"unsafe"
+)
 
 // maxRequestIDLength is the longest request id taken from
 // Config.RequestID.
 const maxRequestIDLength = 128
+
+// requestIDs holds a request's id and the request-id header's value, so
+// that both cost one allocation with whatever holds them: the authContext
+// of a request that goes on, a requestIDs alone for one refused.
+type requestIDs struct {
+	requestID string
+	header    [1]string // backing array of the request-id header value
+	idBuf     [requestIDLength]byte
+}
 
 // assignRequestID gives the request its id, as Config says, and sets the
 // response header. It never echoes an unsafe value: an id from
@@ -12,7 +24,7 @@ const maxRequestIDLength = 128
 // characters other than a quote or a backslash, since a space, a control
 // character or a quote could forge log lines or break a JSON consumer.
 // (chi's ids hold a "/", UUIDs "-".)
-func (m *Middleware) assignRequestID(c *authContext, w http.ResponseWriter, r *http.Request) {
+func (m *Middleware) assignRequestID(c *requestIDs, w http.ResponseWriter, r *http.Request) {
 	if m.noRequestID {
 		return
 	}
@@ -23,11 +35,22 @@ func (m *Middleware) assignRequestID(c *authContext, w http.ResponseWriter, r *h
 		}
 	}
 	if id == "" {
-		id = c.newRequestID()
+		fillRequestID(&c.idBuf)
+		id = unsafe.String(&c.idBuf[0], len(c.idBuf)) // shares the buffer, never written again
 	}
 	c.requestID = id
 	c.header[0] = id
 	w.Header()[m.requestIDHeader] = c.header[:]
+}
+
+// refusedID gives a request refused before it had an authContext its id.
+func (m *Middleware) refusedID(w http.ResponseWriter, r *http.Request) string {
+	if m.noRequestID {
+		return ""
+	}
+	ids := new(requestIDs)
+	m.assignRequestID(ids, w, r)
+	return ids.requestID
 }
 
 func safeRequestID(s string) bool {

@@ -2,6 +2,7 @@ package jsonw
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,4 +46,28 @@ func FuzzString(f *testing.F) {
 			t.Fatalf("invalid JSON for %q", s)
 		}
 	})
+}
+
+// plain agrees with the byte-by-byte rule for every byte in every position
+// of an 8-byte word and after it, next to plain bytes.
+func TestPlain(t *testing.T) {
+	slow := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 0; n <= 17; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a~ Z", 5)[:n])
+				b[pos] = byte(c)
+				if got, want := plain(string(b)), slow(string(b)); got != want {
+					t.Fatalf("plain(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
 }

@@ -38,8 +38,10 @@ import (
 // small two-way table of Keys materialized by Lookup, keyed by handle and
 // holding their digest (a hit reads no record): a changed key has a new
 // handle, so a stale Key is never found; compaction, which reuses
-// handles, starts an empty one. Only the hot set holds pointers: at most
-// hotMax keys per shard.
+// handles, starts an empty one. It has eight ways per digest-table slot
+// up to hotMax, so that a small store's keys all stay decoded (two-way
+// conflicts would otherwise evict them). Only the hot set holds pointers:
+// at most hotMax keys per shard.
 //
 // Every change holds the store's mutex, which guards the writers' state
 // (shard tables and arenas, ID table, where, List indexes).
@@ -329,7 +331,7 @@ func (v *shardView) materialize(r rec, h uint32, first, second *hotSlot, locs []
 // publish makes the writer's state the view lookups see, if it changed.
 // A writer publishes before it stores a slot naming a new chunk.
 func (sh *memShard) publish() {
-	if want := min(hotMax, 2*len(sh.table.slots)); len(sh.hot) < want {
+	if want := min(hotMax, 8*len(sh.table.slots)); len(sh.hot) < want {
 		sh.hot = make([]hotSlot, want)
 	}
 	v := sh.view.Load()

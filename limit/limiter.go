@@ -47,8 +47,8 @@ const shardCount = 64
 // 16 bytes of key and 8 of value.
 type shard struct {
 	mu    sync.Mutex
-	state map[stateKey]packed
-	swept int      // len(state) after the last sweep
+	state table
+	swept int      // state.live after the last sweep
 	next  int64    // when the next sweep is due, Unix ns
 	_     [32]byte // a cache line each
 }
@@ -159,9 +159,6 @@ func New(cfg Config) (*Limiter, error) {
 			return nil, fmt.Errorf("limit: New: %w: Config.%s: %w", apikey.ErrInvalid, envField(env), err)
 		}
 		l.defaults[env] = l.compile(specs)
-	}
-	for i := range l.shards {
-		l.shards[i].state = make(map[stateKey]packed)
 	}
 	return l, nil
 }
@@ -336,7 +333,7 @@ func (l *Limiter) Take(_ context.Context, k *apikey.Key, cost int64, h http.Head
 	ok := true
 	for i := range p.specs {
 		key := p.keyOf(i, &sc)
-		vs[i] = decide(&p.specs[i], l.shardOf(key).state[key].entry(), cost, now)
+		vs[i] = decide(&p.specs[i], l.shardOf(key).state.get(key).entry(), cost, now)
 		ok = ok && vs[i].ok
 	}
 	if ok {
@@ -367,8 +364,8 @@ func (l *Limiter) Give(_ context.Context, k *apikey.Key, cost int64) {
 	for i := range p.specs {
 		key := p.keyOf(i, &sc)
 		sh := l.shardOf(key)
-		pk, found := sh.state[key]
-		if !found {
+		pk := sh.state.get(key)
+		if pk == empty {
 			continue
 		}
 		s := &p.specs[i]
@@ -398,7 +395,7 @@ func (l *Limiter) Status(_ context.Context, k *apikey.Key) ([]Status, error) {
 	a, b := l.lock(&sc)
 	for i := range p.specs {
 		key := p.keyOf(i, &sc)
-		v := peek(&p.specs[i], l.shardOf(key).state[key].entry(), now)
+		v := peek(&p.specs[i], l.shardOf(key).state.get(key).entry(), now)
 		out[i] = Status{Limit: apikey.Limit(p.specs[i]), Remaining: v.remaining}
 		if v.reset >= 0 {
 			out[i].Reset = now.Add(v.reset)
@@ -421,17 +418,13 @@ const sweepEvery = 10 * time.Second
 func (sh *shard) put(k stateKey, e entry, now time.Time) {
 	t := now.UnixNano()
 	if e.until <= t {
-		delete(sh.state, k)
+		sh.state.set(k, empty)
 		return
 	}
-	sh.state[k] = e.pack()
-	if n := len(sh.state); n > 2*sh.swept+64 || t >= sh.next && n > 64 {
-		for k, p := range sh.state {
-			if p.entry().until <= t {
-				delete(sh.state, k)
-			}
-		}
-		sh.swept, sh.next = len(sh.state), t+int64(sweepEvery)
+	sh.state.set(k, e.pack())
+	if n := sh.state.live; n > 2*sh.swept+64 || t >= sh.next && n > 64 {
+		sh.state.sweep(t)
+		sh.swept, sh.next = sh.state.live, t+int64(sweepEvery)
 	}
 }
 

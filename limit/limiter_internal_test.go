@@ -18,7 +18,7 @@ func (l *Limiter) entries() int {
 	n := 0
 	for i := range l.shards {
 		l.shards[i].mu.Lock()
-		n += len(l.shards[i].state)
+		n += l.shards[i].state.live
 		l.shards[i].mu.Unlock()
 	}
 	return n

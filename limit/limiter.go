@@ -34,7 +34,7 @@ type Limiter struct {
 	defaults  [3]*plan // by apikey.Environment
 	noHeaders bool
 	clock     func() time.Time // Config.Clock, or nil
-	start     time.Time        // with a monotonic reading, for now
+	coarse    *coarseClock     // the default clock
 	seeds     [4]maphash.Seed  // lineage (2), owner (2)
 	seed      maphash.Seed     // limit names
 	ids       [1024]atomic.Pointer[hashedID]
@@ -147,7 +147,7 @@ func New(cfg Config) (*Limiter, error) {
 	for i := range l.seeds {
 		l.seeds[i] = maphash.MakeSeed()
 	}
-	l.start = time.Now()
+	l.coarse = newCoarseClock()
 	for env, list := range map[apikey.Environment][]apikey.Limit{apikey.EnvLive: cfg.Live, apikey.EnvTest: cfg.Test} {
 		specs := toSpecs(list)
 		for _, s := range specs {
@@ -197,14 +197,13 @@ func (l *Limiter) compile(specs []limits.Spec) *plan {
 	return p
 }
 
-// now is Config.Clock's time, or the start's plus the monotonic time
-// since: one clock reading instead of time.Now's two, and immune to steps
-// of the wall clock.
-func (l *Limiter) now() time.Time {
+// now is Config.Clock's time, or the coarse clock's (clock.go): the
+// monotonic time since New, immune to steps of the wall clock.
+func (l *Limiter) now() int64 {
 	if l.clock != nil {
-		return l.clock()
+		return l.clock().UnixNano()
 	}
-	return l.start.Add(time.Since(l.start))
+	return l.coarse.read()
 }
 
 // planFor returns k's plan: its environment's, or that with k's own
@@ -322,9 +321,9 @@ func (l *Limiter) Take(_ context.Context, k *apikey.Key, cost int64, h http.Head
 	}
 	now := l.now()
 	sc := l.scopesOf(k, p)
-	var buf [limits.MaxPerKey]verdict
+	var buf [4]verdict // a few limits a key, as a rule; zeroing more costs
 	vs := buf[:0]
-	if len(p.specs) > len(buf) { // defaults and a key's own, together
+	if len(p.specs) > len(buf) {
 		vs = make([]verdict, len(p.specs))
 	} else {
 		vs = buf[:len(p.specs)]
@@ -372,7 +371,7 @@ func (l *Limiter) Give(_ context.Context, k *apikey.Key, cost int64) {
 		e := pk.entry().as(s)
 		if s.Kind() == limits.Rate {
 			e.until -= min(cost, s.BurstOrCount()) * int64(s.Interval()) // more makes the bucket no fuller
-		} else if e.until > now.UnixNano() {
+		} else if e.until > now {
 			e.used = max(e.used-cost, 0)
 		}
 		sh.put(key, e, now)
@@ -398,7 +397,7 @@ func (l *Limiter) Status(_ context.Context, k *apikey.Key) ([]Status, error) {
 		v := peek(&p.specs[i], l.shardOf(key).state.get(key).entry(), now)
 		out[i] = Status{Limit: apikey.Limit(p.specs[i]), Remaining: v.remaining}
 		if v.reset >= 0 {
-			out[i].Reset = now.Add(v.reset)
+			out[i].Reset = time.Unix(0, now).Add(v.reset)
 		}
 	}
 	a.mu.Unlock()
@@ -415,8 +414,7 @@ const sweepEvery = 10 * time.Second
 // drops all of its idle state when it has doubled since the last sweep or
 // sweepEvery has passed: the work is amortized over the puts, and a shard
 // holds at most twice its active state (plus 64).
-func (sh *shard) put(k stateKey, e entry, now time.Time) {
-	t := now.UnixNano()
+func (sh *shard) put(k stateKey, e entry, t int64) {
 	if e.until <= t {
 		sh.state.set(k, empty)
 		return
@@ -488,9 +486,8 @@ func stateValue(name string, remaining int64, reset time.Duration) []string {
 }
 
 // decide charges cost to limit s whose counter is e (zero: none) at now.
-func decide(s *limits.Spec, e entry, cost int64, now time.Time) verdict {
+func decide(s *limits.Spec, e entry, cost int64, t int64) verdict {
 	e = e.as(s)
-	t := now.UnixNano()
 	switch s.Kind() {
 	case limits.Rate:
 		T := int64(s.Interval())
@@ -505,7 +502,7 @@ func decide(s *limits.Spec, e entry, cost int64, now time.Time) verdict {
 		}
 		return verdict{ok: true, next: entry{until: next}, remaining: (t + tol - next) / T, reset: time.Duration(next - t)}
 	default:
-		until, reset := periodEnd(s, now)
+		until, reset := periodEnd(s, t)
 		used := e.used
 		if e.until != until {
 			used = 0 // another period
@@ -522,16 +519,15 @@ func decide(s *limits.Spec, e entry, cost int64, now time.Time) verdict {
 }
 
 // peek is decide without a charge.
-func peek(s *limits.Spec, e entry, now time.Time) verdict {
+func peek(s *limits.Spec, e entry, t int64) verdict {
 	e = e.as(s)
-	t := now.UnixNano()
 	if s.Kind() == limits.Rate {
 		T := int64(s.Interval())
 		tol := s.BurstOrCount() * T
 		tat := max(e.until, t)
 		return verdict{remaining: min((t+tol-tat)/T, s.BurstOrCount()), reset: time.Duration(tat - t)}
 	}
-	until, reset := periodEnd(s, now)
+	until, reset := periodEnd(s, t)
 	used := e.used
 	if e.until != until {
 		used = 0
@@ -544,13 +540,13 @@ const forever = 1<<63 - 1
 
 // periodEnd is the end of a quota's or credits' current period, in Unix
 // nanoseconds, and the time until it (-1 for never).
-func periodEnd(s *limits.Spec, now time.Time) (int64, time.Duration) {
+func periodEnd(s *limits.Spec, t int64) (int64, time.Duration) {
 	if s.Period == "" {
 		return forever, -1
 	}
-	_, end := limits.PeriodBounds(s.Period, s.Zone, now)
+	_, end := limits.PeriodBounds(s.Period, s.Zone, time.Unix(0, t))
 	until := quantize(end.UnixNano())
-	return until, time.Duration(until - now.UnixNano())
+	return until, time.Duration(until - t)
 }
 
 var _ apikey.Limiter = (*Limiter)(nil)

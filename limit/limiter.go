@@ -139,6 +139,17 @@ type plan struct {
 	names  []uint64 // hash of each name, mixed into its stateKey
 	policy []string // the RateLimit-Policy value, shared by responses
 	owner  bool     // a limit counts per owner
+	// states keeps RateLimit values made lately: under steady traffic the
+	// same few (remaining, reset) pairs come back, and a response may
+	// share a value slice (net/http never writes into one).
+	states [64]atomic.Pointer[stateItem]
+}
+
+// stateItem is a RateLimit value and what it says.
+type stateItem struct {
+	limit            int
+	remaining, reset int64 // reset in whole seconds, -1 for none
+	v                []string
 }
 
 // New checks cfg and returns the limiter.
@@ -440,7 +451,7 @@ func (l *Limiter) headers(h http.Header, p *plan, vs []verdict, ok bool) {
 		}
 	}
 	h[limits.HeaderPolicy] = p.policy
-	h[limits.HeaderRateLimit] = stateValue(p.specs[pick].Name, vs[pick].remaining, vs[pick].reset)
+	h[limits.HeaderRateLimit] = p.stateValue(pick, vs[pick].remaining, vs[pick].reset)
 	if !ok && vs[pick].wait >= 0 {
 		h[limits.HeaderRetryAfter] = []string{limits.RetryAfter(vs[pick].wait)}
 	}
@@ -468,21 +479,33 @@ func waitLonger(a, b time.Duration) bool {
 	return b >= 0 && a > b
 }
 
-// stateValue makes the one-item RateLimit value in one allocation: the
-// slice and the text live in the same block.
-func stateValue(name string, remaining int64, reset time.Duration) []string {
+// stateValue returns the one-item RateLimit value of limit i: one made
+// lately with the same figures, or a new one, in one allocation (the
+// slice and the text live in the same block).
+func (p *plan) stateValue(i int, remaining int64, reset time.Duration) []string {
+	secs := int64(-1)
+	if reset >= 0 {
+		secs = limits.CeilSeconds(reset)
+	}
+	slot := &p.states[uint64(remaining*31+secs*7+int64(i))%uint64(len(p.states))]
+	if it := slot.Load(); it != nil && it.limit == i && it.remaining == remaining && it.reset == secs {
+		return it.v
+	}
 	type block struct {
+		it  stateItem
 		v   [1]string
 		buf [limits.MaxNameLength + 48]byte
 	}
-	blk := new(block)
-	b := limits.AppendState(blk.buf[:0], name, remaining, reset)
+	blk := &block{it: stateItem{limit: i, remaining: remaining, reset: secs}}
+	b := limits.AppendState(blk.buf[:0], p.specs[i].Name, remaining, reset)
 	if len(b) > len(blk.buf) {
 		blk.v[0] = string(b) // cannot happen with names of 64 bytes
 	} else {
 		blk.v[0] = unsafe.String(&blk.buf[0], len(b))
 	}
-	return blk.v[:]
+	blk.it.v = blk.v[:]
+	slot.Store(&blk.it)
+	return blk.it.v
 }
 
 // decide charges cost to limit s whose counter is e (zero: none) at now.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keygate/apikey"
 	"github.com/keygate/apikey/internal/testkit"
+	"github.com/keygate/apikey/limit"
 )
 
 // Protect a handler: the store keeps a digest of each key, the middleware
@@ -84,6 +85,60 @@ func ExampleMiddleware_Require() {
 	// Output:
 	// 200 ""
 	// 403 "Bearer realm=\"api\", error=\"insufficient_scope\", scope=\"admin\""
+}
+
+// HandlerFunc hands the key to the handler as an argument: the request
+// keeps its context, which saves the copy every net/http middleware
+// otherwise makes to carry a value.
+func ExampleMiddleware_HandlerFunc() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "monitoring"})
+	auth, _ := apikey.New(apikey.Config{Keys: keys, Store: store})
+
+	mux := http.NewServeMux()
+	// readme:handlerfunc
+	mux.Handle("GET /v1/ping", auth.HandlerFunc(func(w http.ResponseWriter, r *http.Request, k *apikey.Key) {
+		fmt.Fprintln(w, "pong for", k.Name)
+	}))
+	// readme:end
+
+	r := httptest.NewRequest("GET", "/v1/ping", nil)
+	r.Header.Set("Authorization", "Bearer "+secret.Reveal())
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	fmt.Print(w.Code, " ", w.Body.String())
+	// Output:
+	// 200 pong for monitoring
+}
+
+// Cost prices an expensive route: with 12 requests a minute, a render
+// that costs 10 fits once, and then a request that costs 1 still does.
+func ExampleMiddleware_Cost() {
+	ctx := context.Background()
+	keys := apikey.KeyConfig{Formats: []*apikey.Format{apikey.FormatDefault}}
+	store, _ := apikey.NewMemoryStore(apikey.MemoryStoreConfig{Keys: keys})
+	_, secret, _ := store.Create(ctx, apikey.KeySpec{Name: "ci"})
+	lim, _ := limit.New(limit.Config{Live: []apikey.Limit{{Name: "requests", Count: 12, Per: time.Minute}}})
+	auth, _ := apikey.New(apikey.Config{Keys: keys, Store: store, Limiter: lim})
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/render", auth.Cost(10)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))
+	mux.Handle("GET /v1/reports", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	handler := auth.Handler(mux)
+	for _, call := range []string{"POST /v1/render", "POST /v1/render", "GET /v1/reports"} {
+		method, path, _ := strings.Cut(call, " ")
+		r := httptest.NewRequest(method, path, nil)
+		r.Header.Set("Authorization", "Bearer "+secret.Reveal())
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		fmt.Println(call, w.Code, w.Header().Get("RateLimit"))
+	}
+	// Output:
+	// POST /v1/render 200 "requests";r=2;t=50
+	// POST /v1/render 429 "requests";r=2;t=50
+	// GET /v1/reports 200 "requests";r=1;t=55
 }
 
 // RequireAny accepts a key that holds every scope of one of the

@@ -333,7 +333,7 @@ func (l *Limiter) Take(_ context.Context, k *apikey.Key, cost int64, h http.Head
 	now := l.now()
 	sc := l.scopesOf(k, p)
 	var buf [4]verdict // a few limits a key, as a rule; zeroing more costs
-	vs := buf[:0]
+	var vs []verdict
 	if len(p.specs) > len(buf) {
 		vs = make([]verdict, len(p.specs))
 	} else {

@@ -82,42 +82,56 @@ func (m *Middleware) HandlerFunc(h func(w http.ResponseWriter, r *http.Request, 
 		panic("apikey: HandlerFunc: nil handler")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, r := m.admit(w, r)
-		if c == nil {
+		key, src, ok := m.admit(w, r)
+		if !ok {
 			return
 		}
-		if m.usage != nil && c.key != nil {
-			defer m.record(c)
+		ids := new(requestIDs) // the id alone: no context to carry it
+		m.assignRequestID(ids, w, r)
+		if key != nil {
+			var charged int64
+			if r, ok = m.pass(w, r, key, src, ids.requestID, &charged); !ok {
+				return
+			}
+			if m.usage != nil {
+				defer m.recordKey(key)
+			}
 		}
-		h(w, r, c.key)
+		h(w, r, key)
 	})
 }
 
 func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	c, r := m.admit(w, r)
-	if c == nil {
+	key, src, ok := m.admit(w, r)
+	if !ok {
 		return
 	}
-	if m.usage != nil && c.key != nil {
-		defer m.record(c)
+	c := &authContext{Context: r.Context()}
+	m.assignRequestID(&c.requestIDs, w, r)
+	if key != nil {
+		if r, ok = m.pass(w, r, key, src, c.requestID, &c.charged); !ok {
+			return
+		}
+		c.key = key
+		if m.usage != nil {
+			defer m.record(c)
+		}
 	}
 	next.ServeHTTP(w, r.WithContext(c))
 }
 
-// admit runs every check of a request: its authContext (with the key, or
-// none for an anonymous request) and the request to go on with, or nil
-// when it has answered. Only a request that goes on gets an authContext;
-// one refused gets its id alone, a smaller allocation.
-func (m *Middleware) admit(w http.ResponseWriter, r *http.Request) (*authContext, *http.Request) {
+// admit authenticates and authorizes a request: its key, nil for an
+// anonymous request, and the source it came from; false when it has
+// answered. A request refused here gets its id alone, a smaller
+// allocation than the context of one that goes on.
+func (m *Middleware) admit(w http.ResponseWriter, r *http.Request) (*Key, int, bool) {
 	cred, src, reason, err := m.extract(r)
 	if reason == ReasonMissing && (m.anonymousAll || slices.Contains(m.anonymous, r.Method)) {
-		c := &authContext{Context: r.Context()}
-		m.assignRequestID(&c.requestIDs, w, r)
-		return c, r
+		return nil, -1, true
 	}
 	if reason != 0 {
 		m.reject(w, r, AuthError{Reason: reason, RequestID: m.refusedID(w, r), Err: err})
-		return nil, r
+		return nil, 0, false
 	}
 	key, reason, err := m.verify(r.Context(), cred)
 	if reason != 0 {
@@ -125,23 +139,29 @@ func (m *Middleware) admit(w http.ResponseWriter, r *http.Request) (*authContext
 			// The client has gone (net/http cancels the request's
 			// context); nobody is left to answer. A deadline set upstream
 			// is not that: it gets its 503 like any other fault.
-			return nil, r
+			return nil, 0, false
 		}
 		m.reject(w, r, AuthError{Reason: reason, RequestID: m.refusedID(w, r), Err: err, KeyID: keyID(key)})
-		return nil, r
+		return nil, 0, false
 	}
 	if reason, scope := m.authorize(r, key); reason != 0 {
 		m.reject(w, r, AuthError{Reason: reason, RequestID: m.refusedID(w, r), KeyID: key.ID, Scope: scope})
-		return nil, r
+		return nil, 0, false
 	}
-	c := &authContext{Context: r.Context()}
-	m.assignRequestID(&c.requestIDs, w, r)
+	return key, src, true
+}
+
+// pass lets an authorized request through: it charges the key's limits
+// (charged: what was taken), runs OnAuthenticated and hides the
+// credential; false when it has answered (429, or 503 for a limiter's
+// fault).
+func (m *Middleware) pass(w http.ResponseWriter, r *http.Request, key *Key, src int, rid string, charged *int64) (*http.Request, bool) {
 	if m.limiter != nil {
 		if reason, err := m.take(r.Context(), w, key, 1); reason != 0 {
-			m.reject(w, r, AuthError{Reason: reason, RequestID: c.requestID, KeyID: key.ID, Err: err})
-			return nil, r
+			m.reject(w, r, AuthError{Reason: reason, RequestID: rid, KeyID: key.ID, Err: err})
+			return r, false
 		}
-		c.charged = 1
+		*charged = 1
 	}
 	if m.onAuth != nil {
 		m.onAuth(r, key)
@@ -149,17 +169,19 @@ func (m *Middleware) admit(w http.ResponseWriter, r *http.Request) (*authContext
 	if m.hide {
 		r = hideCredential(r, m.sources[src])
 	}
-	c.key = key
-	return c, r
+	return r, true
 }
 
 // record counts a request that reached the handler, unless a Require on
 // its way refused it: what Config.Usage counts is what was served.
 func (m *Middleware) record(c *authContext) {
 	if !c.refused.Load() {
-		m.usage.Record(c.key, m.keys.Clock())
+		m.recordKey(c.key)
 	}
 }
+
+// recordKey counts a request of k that reached its handler.
+func (m *Middleware) recordKey(k *Key) { m.usage.Record(k, m.keys.Clock()) }
 
 // take charges cost to k's limits: 0, ReasonLimited, or ReasonStoreFailure
 // for a limiter's error or panic.

@@ -264,7 +264,7 @@ func (m *shardModel) lookup(d Digest) *Key {
 // tombstones, new chunks and compaction.
 func TestShardTableAgreesWithMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 9))
-	m := &shardModel{enc: encoder{loc: func(*time.Location) uint16 { return 0 }}, where: map[uint32]uint32{}}
+	m := &shardModel{enc: encoder{loc: func(time.Time) uint16 { return 0 }}, where: map[uint32]uint32{}}
 	ref := map[Digest]string{} // digest → name
 	nos := map[Digest]uint32{}
 	var digests []Digest

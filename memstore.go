@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -30,7 +29,7 @@ type MemoryStore struct {
 	freeNos  []uint32   // free key numbers
 	order    listIndex  // every key number, in List's order
 	owners   map[string]*listIndex
-	locIdx   map[*time.Location]uint16 // locs' indexes
+	locIdx   map[locKey]uint16 // locs' indexes
 	enc      encoder
 	file     string   // "" when not persisted
 	lock     *os.File // holds the file's lock (lockFile)
@@ -60,7 +59,7 @@ func NewMemoryStore(cfg MemoryStoreConfig) (*MemoryStore, error) {
 		keys:   keys,
 		ids:    idIndex{seed: maphash.MakeSeed()},
 		owners: make(map[string]*listIndex),
-		locIdx: map[*time.Location]uint16{nil: 0},
+		locIdx: map[locKey]uint16{{"UTC", 0}: 0},
 	}
 	s.locs.Store(&[]*time.Location{nil})
 	s.enc.loc = s.locIndex
@@ -89,21 +88,35 @@ func (s *MemoryStore) Lookup(_ context.Context, d Digest) (*Key, error) {
 	return nil, ErrNotFound
 }
 
-// locIndex returns the index of l in s.locs, adding it. The table has room
-// for 65,535 locations; beyond, 0 (the time is filed in UTC).
-func (s *MemoryStore) locIndex(l *time.Location) uint16 {
-	if i, ok := s.locIdx[l]; ok {
+// locIndex returns the index in s.locs of t's location, adding it. A
+// location is known by its name and t's offset, not by its pointer:
+// time.LoadLocation and time.Parse make a new one each time, and the table
+// would grow with every update. It holds maxLocations; beyond, 0 (the time
+// is filed in UTC, the same instant).
+func (s *MemoryStore) locIndex(t time.Time) uint16 {
+	_, off := t.Zone()
+	key := locKey{t.Location().String(), off}
+	if i, ok := s.locIdx[key]; ok {
 		return i
 	}
 	cur := *s.locs.Load()
-	if len(cur) > math.MaxUint16 {
+	if len(cur) >= maxLocations {
 		return 0
 	}
-	next := append(cur[:len(cur):len(cur)], l)
+	next := append(cur[:len(cur):len(cur)], t.Location())
 	s.locs.Store(&next) // before any record names it
-	s.locIdx[l] = uint16(len(cur))
+	s.locIdx[key] = uint16(len(cur))
 	return uint16(len(cur))
 }
+
+// locKey is a location as locIndex knows it.
+type locKey struct {
+	name   string
+	offset int
+}
+
+// maxLocations bounds the location table; keys' times come in a handful.
+const maxLocations = 256
 
 // Create makes a key with KeyConfig.NewKey, stores its digest and returns
 // the key and its secret.

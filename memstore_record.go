@@ -27,10 +27,8 @@ import (
 //	    Limits       uvarint count, each Name, Count, Per, Burst (varints),
 //	                 Period, Zone, flags (Credits, Owner)
 //
-// A time keeps the words of its time.Time (wall clock, monotonic reading)
-// as they are and the index of its *time.Location in the store's table
-// of locations (0: nil, UTC), so that a key reads back exactly as it was
-// filed, == for == (recordTimes checks the layout).
+// A time is its Unix seconds, its nanoseconds and the index of its
+// location in the store's table (0: UTC); see zeroSeconds.
 const (
 	recDigest   = 0
 	recLen      = 32
@@ -70,7 +68,7 @@ func recordTimes(k *Key) [4]*time.Time {
 // store's table.
 type encoder struct {
 	b   []byte
-	loc func(*time.Location) uint16
+	loc func(time.Time) uint16
 }
 
 func (e *encoder) str(s string) {
@@ -86,12 +84,16 @@ func (e *encoder) time(t time.Time) {
 		return
 	}
 	var l uint16
-	if loc := t.Location(); loc != time.UTC {
-		if l = e.loc(loc); l == 0 { // no room for another location: as UTC
+	if t.Location() != time.UTC {
+		if l = e.loc(t); l == 0 { // no room for another location: as UTC
 			t = t.UTC()
 		}
 	}
-	e.b = binary.LittleEndian.AppendUint64(e.b, uint64(t.Unix()))
+	sec := t.Unix()
+	if sec == zeroSeconds {
+		sec++ // the zero time's mark; a second later, still long past
+	}
+	e.b = binary.LittleEndian.AppendUint64(e.b, uint64(sec))
 	e.b = binary.LittleEndian.AppendUint64(e.b, uint64(t.Nanosecond()))
 	e.b = binary.LittleEndian.AppendUint16(e.b, l)
 }

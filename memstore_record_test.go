@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -197,4 +198,35 @@ func TestLockFreeLookupNeverTorn(t *testing.T) {
 	}
 	s.mu.Unlock()
 	assert.Positive(t, compacted)
+}
+
+// Times parsed with an offset make a new *time.Location each time: the
+// store's table of locations knows them by name and offset, so it does not
+// grow with every update, and the time keeps its zone.
+func TestRecordLocationsStayFew(t *testing.T) {
+	ctx := context.Background()
+	s := newTestMemoryStore(t)
+	d := sha256.Sum256([]byte("k"))
+	require.NoError(t, s.Add(ctx, d, &Key{ID: "k", Name: "k", Environment: EnvLive, CreatedAt: time.Now()}))
+	for i := range 1000 {
+		at, err := time.Parse(time.RFC3339, fmt.Sprintf("2030-01-01T00:00:%02d+05:30", i%60))
+		require.NoError(t, err)
+		_, err = s.Update(ctx, "k", func(k *Key) error { k.ExpiresAt = at; return nil })
+		require.NoError(t, err)
+		got, err := s.Get(ctx, "k")
+		require.NoError(t, err)
+		require.True(t, got.ExpiresAt.Equal(at))
+		_, off := got.ExpiresAt.Zone()
+		require.Equal(t, 5*3600+1800, off)
+	}
+	assert.Less(t, len(*s.locs.Load()), 5)
+
+	// The earliest Unix second is not the zero time's mark: a key that
+	// expired then stays expired.
+	long := time.Unix(math.MinInt64, 0)
+	require.NoError(t, s.Add(ctx, sha256.Sum256([]byte("old")), &Key{ID: "old", Environment: EnvLive, CreatedAt: time.Now(), ExpiresAt: long}))
+	got, err := s.Get(ctx, "old")
+	require.NoError(t, err)
+	assert.False(t, got.ExpiresAt.IsZero())
+	assert.Equal(t, StateExpired, got.State(time.Now()))
 }

@@ -24,7 +24,7 @@ type Config struct {
 	// NoHeaders leaves the RateLimit fields off allowed requests (refused
 	// ones always carry them).
 	NoHeaders bool
-	// Clock is the time source. Default time.Now.
+	// Clock is the time source, after 1970. Default: a monotonic clock.
 	Clock func() time.Time
 }
 

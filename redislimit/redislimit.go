@@ -144,13 +144,8 @@ func specs(field string, list []apikey.Limit) ([]limits.Spec, error) {
 	for i, l := range list {
 		out[i] = limits.Spec(l)
 	}
-	if err := limits.CheckAll(out); err != nil {
+	if err := limits.CheckDefaults(out); err != nil {
 		return nil, fmt.Errorf("redislimit: New: %w: Config.%s: %w", apikey.ErrInvalid, field, err)
-	}
-	for _, s := range out {
-		if s.Count < 0 {
-			return nil, fmt.Errorf("redislimit: New: %w: Config.%s: limit %q: Count < 0 lifts a default; a default needs a Count", apikey.ErrInvalid, field, s.Name)
-		}
 	}
 	return out, nil
 }
@@ -602,7 +597,7 @@ func (l *Limiter) headers(h http.Header, cs []counter, views []view, now, cost i
 		var better bool
 		switch {
 		case ok:
-			better = pick < 0 || lessLeft(rem, capacity(&cs[i]), pickRem, capacity(&cs[pick]))
+			better = pick < 0 || limits.LessLeft(rem, cs[i].spec.Capacity(), pickRem, cs[pick].spec.Capacity())
 		case wait == -2:
 			continue
 		default:
@@ -620,19 +615,6 @@ func (l *Limiter) headers(h http.Header, cs []counter, views []view, now, cost i
 	if !ok && pickWait >= 0 {
 		h[limits.HeaderRetryAfter] = []string{limits.RetryAfter(time.Duration(pickWait))}
 	}
-}
-
-// capacity is what a limit holds when whole.
-func capacity(c *counter) int64 {
-	if c.kind == limits.Rate {
-		return c.burst
-	}
-	return c.spec.Count
-}
-
-// lessLeft reports whether r1 of c1 is a smaller share than r2 of c2.
-func lessLeft(r1, c1, r2, c2 int64) bool {
-	return float64(r1)*float64(c2) < float64(r2)*float64(c1)
 }
 
 // policy is the RateLimit-Policy field of cs.

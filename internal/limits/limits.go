@@ -141,6 +141,31 @@ func checkName(n string) error {
 	return nil
 }
 
+// CheckDefaults checks a limiter's default limits: CheckAll's checks, and
+// a Count for each (Count < 0 only lifts a default, from a key's own).
+func CheckDefaults(list []Spec) error {
+	for i := range list {
+		if list[i].Count < 0 {
+			return fmt.Errorf("limit %q: Count < 0 lifts a default; a default needs a Count", list[i].Name)
+		}
+	}
+	return CheckAll(list)
+}
+
+// Capacity is what s holds when whole: a rate's burst, else Count.
+func (s *Spec) Capacity() int64 {
+	if s.Kind() == Rate {
+		return s.BurstOrCount()
+	}
+	return s.Count
+}
+
+// LessLeft reports whether r1 of c1 is a smaller share than r2 of c2: the
+// limit the RateLimit field names when a request is allowed.
+func LessLeft(r1, c1, r2, c2 int64) bool {
+	return float64(r1)*float64(c2) < float64(r2)*float64(c1)
+}
+
 // CheckAll checks each limit and that no name repeats.
 func CheckAll(list []Spec) error {
 	if len(list) > MaxPerKey {

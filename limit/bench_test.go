@@ -86,6 +86,14 @@ func BenchmarkTake(b *testing.B) {
 			l.Take(ctx, k, 1, nil)
 		}
 	})
+	b.Run("headers=none/own-limits", func(b *testing.B) {
+		own := *k
+		own.Limits = []apikey.Limit{{Name: "requests", Count: limitsMax / 2, Per: time.Second}}
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Take(ctx, &own, 1, nil)
+		}
+	})
 	b.Run("headers=ratelimit", func(b *testing.B) {
 		h := http.Header{}
 		b.ReportAllocs()

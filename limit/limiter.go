@@ -38,6 +38,7 @@ type Limiter struct {
 	seeds     [4]maphash.Seed  // lineage (2), owner (2)
 	seed      maphash.Seed     // limit names
 	ids       [1024]atomic.Pointer[hashedID]
+	own       [256]atomic.Pointer[ownPlan] // plans of keys with their own limits
 	shards    [shardCount]shard
 }
 
@@ -161,12 +162,7 @@ func New(cfg Config) (*Limiter, error) {
 	l.coarse = newCoarseClock()
 	for env, list := range map[apikey.Environment][]apikey.Limit{apikey.EnvLive: cfg.Live, apikey.EnvTest: cfg.Test} {
 		specs := toSpecs(list)
-		for _, s := range specs {
-			if s.Count < 0 {
-				return nil, fmt.Errorf("limit: New: %w: Config.%s: limit %q: Count < 0 lifts a default; a default needs a Count", apikey.ErrInvalid, envField(env), s.Name)
-			}
-		}
-		if err := limits.CheckAll(specs); err != nil {
+		if err := limits.CheckDefaults(specs); err != nil {
 			return nil, fmt.Errorf("limit: New: %w: Config.%s: %w", apikey.ErrInvalid, envField(env), err)
 		}
 		l.defaults[env] = l.compile(specs)
@@ -218,7 +214,10 @@ func (l *Limiter) now() int64 {
 }
 
 // planFor returns k's plan: its environment's, or that with k's own
-// limits laid over it.
+// limits laid over it. The plans of keys with their own limits are kept
+// by the address of their Limits, as hashID keeps hashes: a store's Key
+// is read-only and shared, so the same slice means the same limits, and a
+// changed key comes with a new one.
 func (l *Limiter) planFor(k *apikey.Key) (*plan, error) {
 	var def *plan
 	if int(k.Environment) < len(l.defaults) {
@@ -227,18 +226,35 @@ func (l *Limiter) planFor(k *apikey.Key) (*plan, error) {
 	if len(k.Limits) == 0 {
 		return def, nil
 	}
-	var base []limits.Spec
-	if def != nil {
-		base = def.specs
+	data := unsafe.SliceData(k.Limits)
+	slot := &l.own[uintptr(unsafe.Pointer(data))>>5%uintptr(len(l.own))]
+	if c := slot.Load(); c != nil && unsafe.SliceData(c.limits) == data && len(c.limits) == len(k.Limits) && c.env == k.Environment {
+		return c.p, c.err
 	}
+	c := &ownPlan{limits: k.Limits, env: k.Environment}
 	// A key's own limits were checked when it was stored; one a store
 	// holds anyway (written by hand) fails closed: ignoring it could
 	// lift a limit the key was sold with.
 	own := toSpecs(k.Limits)
 	if err := limits.CheckAll(own); err != nil {
-		return nil, fmt.Errorf("limit: key %s: %w", k.ID, err)
+		c.err = fmt.Errorf("limit: key %s: %w", k.ID, err)
+	} else {
+		var base []limits.Spec
+		if def != nil {
+			base = def.specs
+		}
+		c.p = l.compile(limits.Merge(base, own))
 	}
-	return l.compile(limits.Merge(base, own)), nil
+	slot.Store(c)
+	return c.p, c.err
+}
+
+// ownPlan is the plan of a key's own limits (planFor).
+type ownPlan struct {
+	limits []apikey.Limit // held, so that its address names these limits only
+	env    apikey.Environment
+	p      *plan
+	err    error
 }
 
 // scopes are the two 128-bit scope hashes of a key: its lineage's and its
@@ -444,7 +460,7 @@ func (l *Limiter) headers(h http.Header, p *plan, vs []verdict, ok bool) {
 	pick := -1
 	for i := range vs {
 		switch {
-		case ok && (pick < 0 || lessLeft(vs[i].remaining, capacity(&p.specs[i]), vs[pick].remaining, capacity(&p.specs[pick]))):
+		case ok && (pick < 0 || limits.LessLeft(vs[i].remaining, p.specs[i].Capacity(), vs[pick].remaining, p.specs[pick].Capacity())):
 			pick = i
 		case !ok && !vs[i].ok && (pick < 0 || waitLonger(vs[i].wait, vs[pick].wait)):
 			pick = i
@@ -455,19 +471,6 @@ func (l *Limiter) headers(h http.Header, p *plan, vs []verdict, ok bool) {
 	if !ok && vs[pick].wait >= 0 {
 		h[limits.HeaderRetryAfter] = []string{limits.RetryAfter(vs[pick].wait)}
 	}
-}
-
-// capacity is what a limit holds when whole.
-func capacity(s *limits.Spec) int64 {
-	if s.Kind() == limits.Rate {
-		return s.BurstOrCount()
-	}
-	return s.Count
-}
-
-// lessLeft reports whether r1 of c1 is a smaller share than r2 of c2.
-func lessLeft(r1, c1, r2, c2 int64) bool {
-	return float64(r1)*float64(c2) < float64(r2)*float64(c1)
 }
 
 // waitLonger reports whether wait a is longer than b; -1 (never) is the

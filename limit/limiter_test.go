@@ -369,3 +369,19 @@ func TestManyLimits(t *testing.T) {
 
 // limitsPerList is the most limits one list may hold.
 const limitsPerList = 16
+
+// A key's own limits are compiled once, and a changed key (a new Limits
+// slice, as every store gives) is decided by its new limits at once.
+func TestOwnLimitsChange(t *testing.T) {
+	l := newLimiter(t, storetest.NewClock(storetest.Epoch))
+	k := liveKey("key_own")
+	k.Limits = []apikey.Limit{{Name: "requests", Count: 5, Per: time.Hour}}
+	assert.Equal(t, 2, takeN(t, l, k, 2))
+	changed := *k
+	changed.Limits = []apikey.Limit{{Name: "requests", Count: 3, Per: time.Hour}}
+	// GCRA's state is a time: 2 of 5 an hour spent 24 of 60 minutes; 3
+	// an hour leaves room for one more (44 minutes), and the old limits
+	// for one more still (56).
+	assert.Equal(t, 1, takeN(t, l, &changed, 5), "3 an hour now")
+	assert.Equal(t, 1, takeN(t, l, k, 5), "one counter, whichever limits ask")
+}

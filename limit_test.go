@@ -207,3 +207,43 @@ func TestReasonLimited(t *testing.T) {
 	assert.Equal(t, 429, apikey.ReasonLimited.Status())
 	assert.Equal(t, "limited", apikey.ReasonLimited.String())
 }
+
+// HandlerFunc runs every check Handler runs, limits and usage included,
+// and hands the handler the key (nil for an anonymous request).
+func TestHandlerFunc(t *testing.T) {
+	f := newFixture(t)
+	rec := &countingRecorder{}
+	auth := newMiddleware(t, func() apikey.Config {
+		c := f.config()
+		c.Limiter, c.Usage, c.Anonymous = f.newLimiter(t, 2), rec, []string{"OPTIONS"}
+		return c
+	}())
+	var got []string
+	h := auth.HandlerFunc(func(w http.ResponseWriter, r *http.Request, k *apikey.Key) {
+		if k == nil {
+			got = append(got, "anonymous")
+		} else {
+			got = append(got, k.ID)
+		}
+		_, ok := apikey.FromContext(r.Context())
+		assert.False(t, ok, "the key is an argument, not in the context")
+	})
+	for _, tc := range []struct {
+		method, key string
+		status      int
+	}{
+		{"GET", f.read, 200},
+		{"GET", newSecret(t), 401},
+		{"POST", f.read, 403},
+		{"OPTIONS", "", 200},
+		{"GET", f.read, 200},
+		{"GET", f.read, 429},
+	} {
+		rr := call(h, tc.method, "/", tc.key)
+		assert.Equal(t, tc.status, rr.Code, "%s %.12s", tc.method, tc.key)
+		assert.NotEmpty(t, rr.Header().Get("X-Request-Id"))
+	}
+	assert.Equal(t, []string{f.readID, "anonymous", f.readID}, got)
+	assert.Equal(t, 2, rec.n(), "usage: the two served requests with a key")
+	assert.Panics(t, func() { auth.HandlerFunc(nil) })
+}

@@ -108,15 +108,10 @@ func checkExact(t *testing.T, r hammerResult, start, end time.Time) {
 	}
 }
 
-// Four limiters (four servers' worth) on one Redis, hammering one key.
-func TestRateReplicas(t *testing.T) {
-	needRedis(t)
-	prefix := fmt.Sprintf("replicas%d:", prefixes.Add(1))
-	k := live("key_hammered")
-	var ls []*Limiter
-	for range replicas {
-		ls = append(ls, newLimiter(t, newClient(t, shared.addr), Config{Prefix: prefix, Timeout: 10 * time.Second, Live: []apikey.Limit{hammered}}))
-	}
+// hammerAll runs hammer on every limiter at once, for hammerFor, and
+// checks the whole run against the bound without leases.
+func hammerAll(t *testing.T, ls []*Limiter, k *apikey.Key) hammerResult {
+	t.Helper()
 	start := time.Now()
 	end := start.Add(hammerFor)
 	var total hammerResult
@@ -135,6 +130,19 @@ func TestRateReplicas(t *testing.T) {
 	}
 	wg.Wait()
 	checkExact(t, total, start, end)
+	return total
+}
+
+// Four limiters (four servers' worth) on one Redis, hammering one key.
+func TestRateReplicas(t *testing.T) {
+	needRedis(t)
+	prefix := fmt.Sprintf("replicas%d:", prefixes.Add(1))
+	k := live("key_hammered")
+	var ls []*Limiter
+	for range replicas {
+		ls = append(ls, newLimiter(t, newClient(t, shared.addr), Config{Prefix: prefix, Timeout: 10 * time.Second, Live: []apikey.Limit{hammered}}))
+	}
+	hammerAll(t, ls, k)
 }
 
 // The same with leases: over the run, from empty pools, still at most
@@ -152,24 +160,7 @@ func TestRateReplicasLeased(t *testing.T) {
 			Prefix: prefix, Timeout: 10 * time.Second, Live: []apikey.Limit{hammered}, Lease: lease, LeaseTTL: 50 * time.Millisecond,
 		}))
 	}
-	start := time.Now()
-	end := start.Add(hammerFor)
-	var total hammerResult
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, l := range ls {
-		wg.Go(func() {
-			r, err := hammer(l, k, goroutines, end)
-			if err != nil {
-				t.Error(err)
-			}
-			mu.Lock()
-			total.merge(r)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	checkExact(t, total, start, end)
+	total := hammerAll(t, ls, k)
 
 	T := hammered.Per / time.Duration(hammered.Count)
 	window := hammered.Per + time.Duration(total.MaxLat)

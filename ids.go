@@ -17,14 +17,19 @@ import (
 // time.
 
 const (
-	crockfordLower = "0123456789abcdefghjkmnpqrstvwxyz"
-	crockfordUpper = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-	halfDigits     = 13 // base32 digits of 64 bits (one bit of padding)
-	base32Digits   = 2 * halfDigits
+	halfDigits   = 13 // base32 digits of 64 bits (one bit of padding)
+	base32Digits = 2 * halfDigits
+)
+
+var (
+	crockfordLower = [32]byte([]byte("0123456789abcdefghjkmnpqrstvwxyz"))
+	crockfordUpper = [32]byte([]byte("0123456789ABCDEFGHJKMNPQRSTVWXYZ"))
 )
 
 // encodeBase32 writes v as 13 digits of alphabet, most significant first.
-func encodeBase32(dst []byte, v uint64, alphabet string) {
+// (Arrays, not slices: no bounds check per digit; a request id is made
+// on every request.)
+func encodeBase32(dst *[halfDigits]byte, v uint64, alphabet *[32]byte) {
 	for i := halfDigits - 1; i >= 0; i-- {
 		dst[i] = alphabet[v&31]
 		v >>= 5
@@ -40,8 +45,8 @@ func newKeyID() (string, error) {
 	}
 	var b [4 + base32Digits]byte
 	copy(b[:], "key_")
-	encodeBase32(b[4:], binary.BigEndian.Uint64(u[:8]), crockfordLower)
-	encodeBase32(b[4+halfDigits:], binary.BigEndian.Uint64(u[8:]), crockfordLower)
+	encodeBase32((*[halfDigits]byte)(b[4:]), binary.BigEndian.Uint64(u[:8]), &crockfordLower)
+	encodeBase32((*[halfDigits]byte)(b[4+halfDigits:]), binary.BigEndian.Uint64(u[8:]), &crockfordLower)
 	return string(b[:]), nil
 }
 
@@ -60,7 +65,7 @@ func init() {
 		panic("apikey: crypto/rand unavailable: " + err.Error())
 	}
 	copy(reqIDPrefix[:], "req_")
-	encodeBase32(reqIDPrefix[4:], binary.LittleEndian.Uint64(b[:8]), crockfordUpper)
+	encodeBase32((*[halfDigits]byte)(reqIDPrefix[4:]), binary.LittleEndian.Uint64(b[:8]), &crockfordUpper)
 	reqIDCounter.Store(binary.LittleEndian.Uint64(b[8:]))
 }
 
@@ -69,6 +74,6 @@ const requestIDLength = 4 + base32Digits
 
 // fillRequestID writes a fresh "req_…" id into b.
 func fillRequestID(b *[requestIDLength]byte) {
-	copy(b[:], reqIDPrefix[:])
-	encodeBase32(b[len(reqIDPrefix):], reqIDCounter.Add(1), crockfordUpper)
+	*(*[len(reqIDPrefix)]byte)(b[:]) = reqIDPrefix
+	encodeBase32((*[halfDigits]byte)(b[len(reqIDPrefix):]), reqIDCounter.Add(1), &crockfordUpper)
 }

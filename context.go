@@ -47,7 +47,7 @@ func FromContext(ctx context.Context) (*Key, bool) {
 // bodies; "" when no middleware ran or ids are off.
 func RequestID(ctx context.Context) string {
 	if c := authFrom(ctx); c != nil {
-		return c.requestID
+		return c.id()
 	}
 	return ""
 }

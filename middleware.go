@@ -86,11 +86,10 @@ func (m *Middleware) HandlerFunc(h func(w http.ResponseWriter, r *http.Request, 
 		if !ok {
 			return
 		}
-		ids := new(requestIDs) // the id alone: no context to carry it
-		m.assignRequestID(ids, w, r)
+		rid := m.loneRequestID(w, r) // no context to carry it
 		if key != nil {
 			var charged int64
-			if r, ok = m.pass(w, r, key, src, ids.requestID, &charged); !ok {
+			if r, ok = m.pass(w, r, key, src, rid, &charged); !ok {
 				return
 			}
 			if m.usage != nil {
@@ -109,7 +108,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	c := &authContext{Context: r.Context()}
 	m.assignRequestID(&c.requestIDs, w, r)
 	if key != nil {
-		if r, ok = m.pass(w, r, key, src, c.requestID, &c.charged); !ok {
+		if r, ok = m.pass(w, r, key, src, c.id(), &c.charged); !ok {
 			return
 		}
 		c.key = key
@@ -130,7 +129,7 @@ func (m *Middleware) admit(w http.ResponseWriter, r *http.Request) (*Key, int, b
 		return nil, -1, true
 	}
 	if reason != 0 {
-		m.reject(w, r, AuthError{Reason: reason, RequestID: m.refusedID(w, r), Err: err})
+		m.reject(w, r, AuthError{Reason: reason, RequestID: m.loneRequestID(w, r), Err: err})
 		return nil, 0, false
 	}
 	key, reason, err := m.verify(r.Context(), cred)
@@ -141,11 +140,11 @@ func (m *Middleware) admit(w http.ResponseWriter, r *http.Request) (*Key, int, b
 			// is not that: it gets its 503 like any other fault.
 			return nil, 0, false
 		}
-		m.reject(w, r, AuthError{Reason: reason, RequestID: m.refusedID(w, r), Err: err, KeyID: keyID(key)})
+		m.reject(w, r, AuthError{Reason: reason, RequestID: m.loneRequestID(w, r), Err: err, KeyID: keyID(key)})
 		return nil, 0, false
 	}
 	if reason, scope := m.authorize(r, key); reason != 0 {
-		m.reject(w, r, AuthError{Reason: reason, RequestID: m.refusedID(w, r), KeyID: key.ID, Scope: scope})
+		m.reject(w, r, AuthError{Reason: reason, RequestID: m.loneRequestID(w, r), KeyID: key.ID, Scope: scope})
 		return nil, 0, false
 	}
 	return key, src, true
@@ -536,7 +535,7 @@ func (m *Middleware) require(req requirement) func(http.Handler) http.Handler {
 			if missing, ok := req.met(m.keys.Scopes, c.key.Scopes); !ok {
 				c.refused.Store(true) // not counted as usage
 				m.giveBack(r.Context(), c)
-				m.reject(w, r, AuthError{Reason: ReasonScope, RequestID: c.requestID, KeyID: c.key.ID, Scope: missing})
+				m.reject(w, r, AuthError{Reason: ReasonScope, RequestID: c.id(), KeyID: c.key.ID, Scope: missing})
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -563,7 +562,7 @@ func (m *Middleware) Cost(n int64) func(http.Handler) http.Handler {
 				m.giveBack(r.Context(), c)
 				if reason, err := m.take(r.Context(), w, c.key, n); reason != 0 {
 					c.refused.Store(true)
-					m.reject(w, r, AuthError{Reason: reason, RequestID: c.requestID, KeyID: c.key.ID, Err: err})
+					m.reject(w, r, AuthError{Reason: reason, RequestID: c.id(), KeyID: c.key.ID, Err: err})
 					return
 				}
 				c.charged = n
@@ -582,9 +581,9 @@ func (m *Middleware) authenticated(w http.ResponseWriter, r *http.Request) *auth
 	}
 	e := AuthError{Reason: ReasonUnauthenticated}
 	if c != nil {
-		e.RequestID = c.requestID
+		e.RequestID = c.id()
 	} else {
-		e.RequestID = m.refusedID(w, r)
+		e.RequestID = m.loneRequestID(w, r)
 	}
 	m.reject(w, r, e)
 	return nil

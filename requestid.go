@@ -9,14 +9,17 @@ import (
 // Config.RequestID.
 const maxRequestIDLength = 128
 
-// requestIDs holds a request's id and the request-id header's value, so
-// that both cost one allocation with whatever holds them: the authContext
-// of a request that goes on, a requestIDs alone for one refused.
+// requestIDs holds a request's id as the request-id header's value, with
+// the bytes of a generated one, so that both cost one allocation with
+// whatever holds them: the authContext of a request that goes on, a
+// requestIDs alone for one refused.
 type requestIDs struct {
-	requestID string
-	header    [1]string // backing array of the request-id header value
-	idBuf     [requestIDLength]byte
+	header [1]string // backing array of the request-id header value: the id
+	idBuf  [requestIDLength]byte
 }
+
+// id returns the request's id, "" before assignRequestID or with ids off.
+func (c *requestIDs) id() string { return c.header[0] }
 
 // assignRequestID gives the request its id, as Config says, and sets the
 // response header. It never echoes an unsafe value: an id from
@@ -38,19 +41,19 @@ func (m *Middleware) assignRequestID(c *requestIDs, w http.ResponseWriter, r *ht
 		fillRequestID(&c.idBuf)
 		id = unsafe.String(&c.idBuf[0], len(c.idBuf)) // shares the buffer, never written again
 	}
-	c.requestID = id
 	c.header[0] = id
 	w.Header()[m.requestIDHeader] = c.header[:]
 }
 
-// refusedID gives a request refused before it had an authContext its id.
-func (m *Middleware) refusedID(w http.ResponseWriter, r *http.Request) string {
+// loneRequestID gives a request that has no authContext its id: one
+// refused before it had one, or one served by HandlerFunc.
+func (m *Middleware) loneRequestID(w http.ResponseWriter, r *http.Request) string {
 	if m.noRequestID {
 		return ""
 	}
 	ids := new(requestIDs)
 	m.assignRequestID(ids, w, r)
-	return ids.requestID
+	return ids.id()
 }
 
 func safeRequestID(s string) bool {

@@ -46,14 +46,26 @@ echo
 echo "### benchstat base new"
 (cd "$out" && go run "$benchstat" base.txt new.txt)
 
-# median ns/op of one benchmark in one file
-median() { grep -F "$2-" "$1" | awk '{print $3}' | sort -g | awk '{v[NR]=$1} END {if (NR == 0) exit 1; print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+# median ns/op of one benchmark in one file (its exact name: impl=apikey
+# is not impl=apikey-keyarg, impl=floor not impl=floor-alloc)
+median() { awk -v n="$2" '$1 ~ ("^" n "-[0-9]+$") {print $3}' "$1" | sort -g | awk '{v[NR]=$1} END {if (NR == 0) exit 1; print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+# values: ns/op of one benchmark in one file, one line per round
+values() { awk -v n="$2" '$1 ~ ("^" n "-[0-9]+$") {print $3}' "$1"; }
+# median of the per-round ratios of two benchmarks in one file
+ratio() {
+	paste <(values "$1" "$2") <(values "$1" "$3") | awk '$2 > 0 {print $1 / $2}' | sort -g |
+		awk '{v[NR]=$1} END {if (NR == 0) exit 1; printf "%.3f", (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'
+}
 echo
-echo "### ours against the floor, medians of $rounds rounds"
+echo "### ours against the floor, medians of $rounds rounds (ratio: median of the per-round ratios)"
+floor=BenchmarkRequest/path=valid/impl=floor
 for side in base new; do
 	ours=$(median "$out/$side.txt" 'BenchmarkRequest/path=valid/impl=apikey') || continue
-	floor=$(median "$out/$side.txt" 'BenchmarkRequest/path=valid/impl=floor') || continue
-	awk -v s="$side" -v o="$ours" -v f="$floor" 'BEGIN {printf "%-4s valid key: apikey %.1f ns, floor %.1f ns, ratio %.3f\n", s, o, f, o/f}'
+	fl=$(median "$out/$side.txt" "$floor") || continue
+	r=$(ratio "$out/$side.txt" 'BenchmarkRequest/path=valid/impl=apikey' "$floor")
+	rk=$(ratio "$out/$side.txt" 'BenchmarkRequest/path=valid/impl=apikey-keyarg' "$floor" || echo n/a)
+	awk -v s="$side" -v o="$ours" -v f="$fl" -v r="$r" -v rk="$rk" \
+		'BEGIN {printf "%-4s valid key: apikey %.1f ns, floor %.1f ns, Handler %s, HandlerFunc %s\n", s, o, f, r, rk}'
 done
 echo
 echo "results: $out"

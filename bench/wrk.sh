@@ -22,6 +22,10 @@
 #   THREADS=2 CONNS=64   wrk -t and -c
 #   KEYS=100000     keys in B's memory store (a million take a few seconds
 #                   to file: cmd/loadserver files them with MemoryStore.Add)
+#   BASE=bare       resident: A holds the same KEYS keys in a MemoryStore,
+#                   unused (loadserver -resident), so that B / A is the
+#                   middleware's cost alone, without the cost of holding
+#                   the keys
 #   ADDR=127.0.0.1:8089   A listens here, B on the next port
 #   PIN=auto        auto: with 2 or more CPUs, both servers on CPU
 #                   SERVER_CPU with GOMAXPROCS=1 and wrk on CPU WRK_CPU;
@@ -54,6 +58,15 @@ PIN=${PIN:-auto}
 SERVER_CPU=${SERVER_CPU:-0}
 WRK_CPU=${WRK_CPU:-1}
 OUT=${OUT:-$here/results/wrk.txt}
+BASE=${BASE:-bare}
+case $BASE in
+bare) base_flags=() ;;
+resident) base_flags=(-resident) ;;
+*)
+	echo "wrk.sh: BASE must be bare or resident, not $BASE" >&2
+	exit 2
+	;;
+esac
 
 host=${ADDR%:*}
 port_a=${ADDR##*:}
@@ -94,13 +107,14 @@ else
 	placement="no pinning (GOMAXPROCS=${server_procs:-$(nproc)})"
 fi
 
-# start NAME AUTH PORT: starts a server in the background; its key goes to
-# $tmp/NAME.key, its log to $tmp/NAME.log. Sets started_pid.
+# start NAME AUTH PORT [FLAG...]: starts a server in the background; its
+# key goes to $tmp/NAME.key, its log to $tmp/NAME.log. Sets started_pid.
 start() {
 	local name=$1 auth=$2 port=$3
+	shift 3
 	: >"$tmp/$name.key"
 	env ${server_procs:+GOMAXPROCS=$server_procs} "${server_pin[@]}" \
-		"$tmp/loadserver" -auth="$auth" -addr "$host:$port" -keys "$KEYS" \
+		"$tmp/loadserver" -auth="$auth" -addr "$host:$port" -keys "$KEYS" "$@" \
 		>"$tmp/$name.key" 2>"$tmp/$name.log" &
 	started_pid=$!
 }
@@ -157,8 +171,8 @@ stats() {
 }
 median() { stats | awk '{print $2}'; }
 
-echo "== starting A (bare) on :$port_a and B (apikey, $KEYS keys) on :$port_b; $placement"
-start a false "$port_a"
+echo "== starting A ($BASE) on :$port_a and B (apikey, $KEYS keys) on :$port_b; $placement"
+start a false "$port_a" ${base_flags[@]+"${base_flags[@]}"}
 pid_a=$started_pid
 start b true "$port_b"
 pid_b=$started_pid
@@ -173,7 +187,7 @@ echo "== warm-up: ${WARMUP}s each"
 drive a "$port_a" "$pid_a" "$WARMUP"
 drive b "$port_b" "$pid_b" "$WARMUP"
 
-echo "== wrk -t$THREADS -c$CONNS -d${DURATION}s GET /v1/ping, $PAIRS pairs (A = bare, B = apikey)"
+echo "== wrk -t$THREADS -c$CONNS -d${DURATION}s GET /v1/ping, $PAIRS pairs (A = $BASE, B = apikey)"
 pairs=() rps_a=() rps_b=() cpu_a=() cpu_b=() rps_ratios=() p99_ratios=()
 for i in $(seq "$PAIRS"); do
 	if ((i % 2)); then order="A B"; else order="B A"; fi
@@ -209,6 +223,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo "threads=$THREADS"
 	echo "conns=$CONNS"
 	echo "keys=$KEYS"
+	echo "base=$BASE"
 	echo "placement=$placement"
 	echo "without_auth_rps=$(printf '%s\n' "${rps_a[@]}" | median)"
 	echo "with_auth_rps=$(printf '%s\n' "${rps_b[@]}" | median)"

@@ -27,6 +27,8 @@ import (
 //	ours:     impl=apikey         − impl=nethttp-bare  (same handler, no middleware)
 //	          impl=apikey-keyarg  − impl=nethttp-bare  (Middleware.HandlerFunc:
 //	                                                    the key as an argument)
+//	          impl=apikey-keyarg-noid − impl=nethttp-bare  (the same with
+//	                                                    Config.NoRequestID)
 //	echo v4:  impl=echo-keyauth   − impl=echo-bare     (same route, no middleware)
 //	echo v5:  impl=echo5-keyauth  − impl=echo5-bare
 //	fiber v2: impl=fiber-keyauth  − impl=fiber-bare
@@ -179,11 +181,16 @@ func impls(tb testing.TB, w *world) []impl {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	noID, err := apikey.New(apikey.Config{Keys: w.keys, Store: w.store, MethodPolicy: apikey.ReadWritePolicy(), NoRequestID: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	return []impl{
 		{name: "nethttp-bare", handler: okHandler()},
 		{name: "nethttp-withvalue", handler: withValue(&apikey.Key{})(okHandler())},
 		{name: "apikey", handler: mw.Handler(okHandler()), auth: true},
 		{name: "apikey-keyarg", handler: mw.HandlerFunc(okKeyArg), auth: true},
+		{name: "apikey-keyarg-noid", handler: noID.HandlerFunc(okKeyArg), auth: true},
 		{name: "echo-bare", handler: echo4Stack(nil)},
 		{name: "echo-keyauth", handler: echo4Stack(w.peer), auth: true},
 		{name: "echo5-bare", handler: echo5Stack(nil)},

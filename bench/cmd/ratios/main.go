@@ -319,11 +319,13 @@ func (r *report) figures() []figure {
 		figure{"floor part: context.WithValue + r.WithContext", part("with-context"), ""},
 		figure{"floor parts, sum", "", fmt.Sprintf("%s ns = %s of the floor; the rest (%s ns) is header, handler, writer",
 			num(parts), ratio(parts/fv), num(fv-parts))},
+		figure{"one response header written (not a floor part)", part("header-write"), "ours: 1 per answer (X-Request-Id), 4 per refusal"},
 		figure{"floor reject (401, key not in the map)", floorReject, ""},
 		figure{"earlier floor (sha256 of []byte(tok), http.Error), valid", request("valid", "floor-alloc"), ratio(r.med(request("valid", "floor-alloc"), nsOp)/fv) + " floor"},
 		figure{"earlier floor, reject", request("unknown", "floor-alloc"), ratio(r.med(request("unknown", "floor-alloc"), nsOp)/fr) + " floor reject"},
 		figure{"valid key, Handler", oursValid, ratio(r.med(oursValid, nsOp)/fv) + " floor"},
 		figure{"valid key, HandlerFunc (key as argument)", request("valid", "apikey-keyarg"), ratio(r.med(request("valid", "apikey-keyarg"), nsOp)/fv) + " floor"},
+		figure{"valid key, HandlerFunc with NoRequestID", request("valid", "apikey-keyarg-noid"), ratio(r.med(request("valid", "apikey-keyarg-noid"), nsOp)/fv) + " floor"},
 		figure{"valid key, peppered (HMAC-SHA-256)", request("peppered", "apikey"), ratio(r.med(request("peppered", "apikey"), nsOp)/r.med(oursValid, nsOp)) + " unpeppered"},
 	)
 	for _, p := range []string{"missing", "malformed", "bad-checksum", "unknown", "revoked", "wrong-scope"} {
@@ -359,6 +361,7 @@ type peer struct{ label, with, bare string }
 var peers = []peer{
 	{"apikey, Handler (net/http)", "apikey", "nethttp-bare"},
 	{"apikey, HandlerFunc (net/http)", "apikey-keyarg", "nethttp-bare"},
+	{"apikey, HandlerFunc, NoRequestID (net/http)", "apikey-keyarg-noid", "nethttp-bare"},
 	{"r.WithContext alone (net/http)", "nethttp-withvalue", "nethttp-bare"},
 	{"echo v4 KeyAuth", "echo-keyauth", "echo-bare"},
 	{"echo v5 KeyAuth", "echo5-keyauth", "echo5-bare"},

@@ -155,8 +155,8 @@ func (f *Format) Parse(key string) (Environment, error) {
 
 // inAlphabet reports whether every byte of s is in the format's alphabet.
 // It looks at every byte whatever it finds, four at a time: a key is
-// short, and a loop without an early exit runs several times faster than
-// one that branches on each byte.
+// short, and a loop without a branch per byte is faster than one that
+// stops at the first stranger (Parse of a valid key: 36 → 21 ns).
 func (f *Format) inAlphabet(s string) bool {
 	var bad uint8
 	for len(s) >= 4 {

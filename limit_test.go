@@ -1,9 +1,12 @@
 package apikey_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -201,6 +204,44 @@ func (l faultyLimiter) Take(context.Context, *apikey.Key, int64, http.Header) (b
 }
 
 func (faultyLimiter) Give(context.Context, *apikey.Key, int64) {}
+
+// A client that goes away while the limiter works gets what one that goes
+// away during a lookup gets (TestClientGoneDuringSlowLookup): nothing
+// written, no hook, no log line, no handler; in both handler forms.
+func TestClientGoneDuringTake(t *testing.T) {
+	f := newFixture(t)
+	var logs bytes.Buffer
+	var rejected, called atomic.Int32
+	cfg := f.config()
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	cfg.OnRejected = func(*http.Request, apikey.AuthError) { rejected.Add(1) }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg.Limiter = hangUpLimiter{cancel}
+	m := newMiddleware(t, cfg)
+	for name, h := range map[string]http.Handler{
+		"Handler":     m.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called.Add(1) })),
+		"HandlerFunc": m.HandlerFunc(func(http.ResponseWriter, *http.Request, *apikey.Key) { called.Add(1) }),
+	} {
+		w := &faultWriteSpy{h: http.Header{}}
+		h.ServeHTTP(w, bearer(httptest.NewRequest("GET", "/", nil).WithContext(ctx), f.read))
+		assert.False(t, w.written.Load(), "%s: nothing is written for a client that has gone", name)
+	}
+	assert.Zero(t, rejected.Load(), "no OnRejected call")
+	assert.Zero(t, called.Load())
+	assert.Empty(t, logs.String())
+}
+
+// hangUpLimiter is a limiter whose client hangs up mid-decision: it
+// cancels the request's context and fails with the cancellation.
+type hangUpLimiter struct{ cancel context.CancelFunc }
+
+func (l hangUpLimiter) Take(ctx context.Context, _ *apikey.Key, _ int64, _ http.Header) (bool, error) {
+	l.cancel()
+	return false, ctx.Err()
+}
+
+func (hangUpLimiter) Give(context.Context, *apikey.Key, int64) {}
 
 // The limited reason is a 429 in logs and hooks.
 func TestReasonLimited(t *testing.T) {

@@ -134,12 +134,6 @@ func (m *Middleware) admit(w http.ResponseWriter, r *http.Request) (*Key, int, b
 	}
 	key, reason, err := m.verify(r.Context(), cred)
 	if reason != 0 {
-		if reason == ReasonStoreFailure && errors.Is(r.Context().Err(), context.Canceled) {
-			// The client has gone (net/http cancels the request's
-			// context); nobody is left to answer. A deadline set upstream
-			// is not that: it gets its 503 like any other fault.
-			return nil, 0, false
-		}
 		m.reject(w, r, AuthError{Reason: reason, RequestID: m.loneRequestID(w, r), Err: err, KeyID: keyID(key)})
 		return nil, 0, false
 	}
@@ -421,8 +415,15 @@ func equalFoldASCII(a, b string) bool {
 var noStore = []string{"no-store"}
 
 // reject sets the shared headers, reports the reason and writes the style's
-// body.
+// body; for a fault after the client has gone, nothing.
 func (m *Middleware) reject(w http.ResponseWriter, r *http.Request, e AuthError) {
+	if e.Reason == ReasonStoreFailure && errors.Is(r.Context().Err(), context.Canceled) {
+		// The client has gone (net/http cancels the request's context)
+		// while the store or the limiter worked; nobody is left to
+		// answer. A deadline set upstream is not that: it gets its 503
+		// like any other fault.
+		return
+	}
 	h := w.Header()
 	h["Cache-Control"] = noStore
 	switch e.Reason.Status() {

@@ -576,8 +576,11 @@ func (v *view) eval(c *counter, now, cost int64) (remaining, reset, wait int64) 
 	if v.end != 0 {
 		reset = v.end - now
 	}
-	if cost > 0 && v.used+cost > c.spec.Count {
+	if cost > 0 && cost > c.spec.Count-v.used { // v.used+cost could overflow
 		wait = reset
+		if cost > c.spec.Count {
+			wait = -1 // never fits, as package limit says
+		}
 	}
 	return remaining, reset, wait
 }

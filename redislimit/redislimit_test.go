@@ -588,6 +588,21 @@ func TestHeaders(t *testing.T) {
 	wantHeader(t, h, "Ratelimit", `"rps";r=0;t=1`)
 	wantHeader(t, h, "Retry-After", "")
 
+	// A quota a cost can never fit: no Retry-After, as package limit
+	// (TestHugeCosts); a cost that overflows a sum still names the quota.
+	l4 := newLimiter(t, c, Config{Live: []apikey.Limit{{Name: "daily", Count: 10, Period: "day"}}})
+	fake(l4, t0.Add(12*time.Hour))
+	mustTake(t, l4, k, 4, true)
+	for _, cost := range []int64{7, 11, 1<<63 - 1} {
+		h = mustTake(t, l4, k, cost, false)
+		wantHeader(t, h, "Ratelimit", `"daily";r=6;t=43200`)
+		if cost <= 10 {
+			wantHeader(t, h, "Retry-After", "43200")
+		} else {
+			wantHeader(t, h, "Retry-After", "")
+		}
+	}
+
 	// NoHeaders: none on allowed requests; refused ones carry them.
 	l3 := newLimiter(t, c, Config{NoHeaders: true, Live: []apikey.Limit{{Name: "rps", Count: 1, Per: time.Second}}})
 	fake(l3, t0)

@@ -2,6 +2,7 @@ package redislimit
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -177,4 +178,30 @@ func TestFaults(t *testing.T) {
 		}
 	}
 	waitUp("thawed again")
+}
+
+// A caller that gave up (a client that hung up) is not a fault of Redis:
+// an error, which the middleware answers with nothing, and no Warn line;
+// with and without leasing, for rates that fail open and for credits.
+func TestCallerGone(t *testing.T) {
+	c := sharedClient(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	k := live("key_gone")
+	for _, cfg := range []Config{
+		{Live: []apikey.Limit{{Name: "rps", Count: 1000, Per: time.Second}}},
+		{Lease: 10, Live: []apikey.Limit{{Name: "rps", Count: 1000, Per: time.Second}}},
+		{Live: []apikey.Limit{{Name: "credits", Count: 1000, Credits: true}}},
+	} {
+		var logs logLines
+		cfg.Logger = logs.logger()
+		l := newLimiter(t, c, cfg)
+		ok, err := l.Take(ctx, k, 1, http.Header{})
+		if ok || !errors.Is(err, context.Canceled) {
+			t.Errorf("lease %d, %s: Take = %v, %v; want false and the cancellation", cfg.Lease, cfg.Live[0].Name, ok, err)
+		}
+		if lines := logs.get(); len(lines) != 0 {
+			t.Errorf("lease %d, %s: logged %q", cfg.Lease, cfg.Live[0].Name, lines)
+		}
+	}
 }

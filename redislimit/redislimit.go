@@ -452,8 +452,14 @@ func allRates(cs []counter) bool {
 }
 
 // failed answers a Take that Redis failed: an error for credits and under
-// FailClosed, else admitted.
+// FailClosed, else admitted; an error, and no log line, when the caller
+// gave up.
 func (l *Limiter) failed(ctx context.Context, k *apikey.Key, cs []counter, h http.Header, op string, err error) (bool, error) {
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// The caller gave up (a client that hung up): not a fault of
+		// Redis, and nobody waits for the answer.
+		return false, fmt.Errorf("redislimit: %w", ctx.Err())
+	}
 	closed := l.failClosed || slices.ContainsFunc(cs, func(c counter) bool { return c.kind == limits.Credits })
 	l.warn(ctx, op, k, closed, err)
 	if closed {

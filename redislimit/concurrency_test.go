@@ -232,6 +232,11 @@ func TestLease(t *testing.T) {
 	if got, want := rawTAT(t, c, key), t0.Add(9*T).UnixNano(); got != want {
 		t.Fatalf("after Close, TAT %v, want 9 tokens taken", time.Duration(got-t0.UnixNano()))
 	}
+	l.leases.mu.Lock()
+	if n := len(l.leases.pools); n != 0 {
+		t.Errorf("after Close, %d pools are left to lease into", n)
+	}
+	l.leases.mu.Unlock()
 	mustTake(t, l, k, 1, true) // after Close: no lease
 	if got, want := rawTAT(t, c, key), t0.Add(10*T).UnixNano(); got != want {
 		t.Fatalf("after Close, TAT %v, want 10 tokens taken", time.Duration(got-t0.UnixNano()))
@@ -252,6 +257,19 @@ func TestLease(t *testing.T) {
 		mustTake(t, l3, b, 1, true)
 	}
 	mustTake(t, l3, a, 1, false) // the owner's 12 are spent (leased and used)
+	// The refused request's token of a's own rate, taken from its lease,
+	// went back to the lease: 10 leased, 6 used, 4 left.
+	l3.leases.mu.Lock()
+	rph := l3.leases.pools[l3.prefix+"{k:key_la}:rph"]
+	l3.leases.mu.Unlock()
+	if rph == nil {
+		t.Fatal("no lease of key_la's rph")
+	}
+	rph.mu.Lock()
+	if rph.tokens != 4 {
+		t.Errorf("key_la's rph lease holds %d tokens after a refusal, want 4", rph.tokens)
+	}
+	rph.mu.Unlock()
 	// Status counts leases as spent: each key took two leases of 5.
 	wantRemaining(t, l3, a, map[string]int64{"rph": 90, "org": 0})
 	wantRemaining(t, l3, b, map[string]int64{"rph": 90, "org": 0})

@@ -304,11 +304,15 @@ func (ls *leases) sweep(all bool) error {
 		}
 		p.mu.Lock()
 		if all || !now.Before(p.expires) {
-			if p.tokens > 0 {
+			gave := p.tokens > 0
+			if gave {
 				back = append(back, p.c)
 				ra = append(ra, rateArgs{ret: p.tokens})
 				p.tokens = 0
-			} else if all || now.Sub(p.expires) > ls.l.leaseTTL {
+			}
+			// Closing, every pool dies, so that no Take that found it
+			// before can lease into it again.
+			if all || !gave && now.Sub(p.expires) > ls.l.leaseTTL {
 				p.dead = true
 				ls.mu.Lock()
 				if ls.pools[p.key] == p {

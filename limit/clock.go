@@ -11,9 +11,12 @@ import (
 // decisions are made: a second without one stops it; the next decision
 // starts it again.
 //
-// The reading never goes back, and it is never ahead of the real time,
-// only behind by a tick or so: a rate then sees a little less time gone
-// by and admits a little less, never more.
+// The reading follows the wall clock, as calendar periods must (a day
+// ends at midnight of the real calendar, as on Redis's clock), and never
+// goes back: after a step back of the wall clock it holds still until the
+// wall clock catches up. It is never ahead of the wall clock, only behind
+// by a tick or so: a rate then sees a little less time gone by and admits
+// a little less, never more.
 
 // tick is the clock's resolution.
 const tick = 500 * time.Microsecond
@@ -22,16 +25,14 @@ const tick = 500 * time.Microsecond
 const idleTicks = int(time.Second / tick)
 
 type coarseClock struct {
-	start   time.Time    // with a monotonic reading
-	unix    int64        // start in Unix ns
-	now     atomic.Int64 // ns since start, as of the last reading
+	unix    int64        // when the clock was made, Unix ns
+	now     atomic.Int64 // ns since then, as of the last reading
 	running atomic.Bool
 	used    atomic.Bool // a decision read the clock since the last tick
 }
 
 func newCoarseClock() *coarseClock {
-	now := time.Now()
-	return &coarseClock{start: now, unix: now.UnixNano()}
+	return &coarseClock{unix: time.Now().UnixNano()}
 }
 
 // read returns the time in Unix ns.
@@ -48,7 +49,7 @@ func (c *coarseClock) read() int64 {
 
 // advance stores a fresh reading unless another, later one is there.
 func (c *coarseClock) advance() {
-	t := int64(time.Since(c.start))
+	t := time.Now().UnixNano() - c.unix // the wall clock's, not the monotonic reading
 	for {
 		old := c.now.Load()
 		if t <= old || c.now.CompareAndSwap(old, t) {

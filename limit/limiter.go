@@ -24,7 +24,8 @@ type Config struct {
 	// NoHeaders leaves the RateLimit fields off allowed requests (refused
 	// ones always carry them).
 	NoHeaders bool
-	// Clock is the time source, after 1970. Default: a monotonic clock.
+	// Clock is the time source, after 2020 (quota periods are counted
+	// from then). Default: the wall clock, read by a background tick.
 	Clock func() time.Time
 }
 
@@ -51,7 +52,7 @@ type shard struct {
 	state table
 	swept int      // state.live after the last sweep
 	next  int64    // when the next sweep is due, Unix ns
-	_     [32]byte // a cache line each
+	_     [64]byte // no two shards on one cache line (64 B of fields and 64 of padding)
 }
 
 // stateKey names one limit's counter: a 128-bit hash of its scope
@@ -160,8 +161,11 @@ func New(cfg Config) (*Limiter, error) {
 		l.seeds[i] = maphash.MakeSeed()
 	}
 	l.coarse = newCoarseClock()
-	for env, list := range map[apikey.Environment][]apikey.Limit{apikey.EnvLive: cfg.Live, apikey.EnvTest: cfg.Test} {
-		specs := toSpecs(list)
+	for _, d := range [...]struct {
+		env  apikey.Environment
+		list []apikey.Limit
+	}{{apikey.EnvLive, cfg.Live}, {apikey.EnvTest, cfg.Test}} { // in order: the same error for the same Config
+		env, specs := d.env, toSpecs(d.list)
 		if err := limits.CheckDefaults(specs); err != nil {
 			return nil, fmt.Errorf("limit: New: %w: Config.%s: %w", apikey.ErrInvalid, envField(env), err)
 		}
@@ -204,8 +208,8 @@ func (l *Limiter) compile(specs []limits.Spec) *plan {
 	return p
 }
 
-// now is Config.Clock's time, or the coarse clock's (clock.go): the
-// monotonic time since New, immune to steps of the wall clock.
+// now is Config.Clock's time, or the coarse clock's (clock.go): the wall
+// clock's, a tick behind at most, never going back.
 func (l *Limiter) now() int64 {
 	if l.clock != nil {
 		return l.clock().UnixNano()
@@ -558,7 +562,7 @@ func peek(s *limits.Spec, e entry, t int64) verdict {
 	if e.until != until {
 		used = 0
 	}
-	return verdict{remaining: s.Count - used, reset: reset}
+	return verdict{remaining: max(s.Count-used, 0), reset: reset} // a Count lowered below what was used
 }
 
 // forever is the period end of credits that never refill.

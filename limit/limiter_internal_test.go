@@ -52,7 +52,11 @@ func TestIdleStateIsDropped(t *testing.T) {
 		t.Fatalf("%d entries after the idle ones could go; want about 2,000", got)
 	}
 	// Give on a dropped rate entry is a no-op, not a resurrection.
+	before := l.entries()
 	l.Give(context.Background(), &apikey.Key{ID: "a1", Environment: apikey.EnvLive}, 1)
+	if got := l.entries(); got != before {
+		t.Fatalf("Give on a dropped entry: %d entries, were %d", got, before)
+	}
 }
 
 // Memory per active key, one rate limit each: the figure BENCHMARKS.md

@@ -191,6 +191,33 @@ func TestAllOrNothing(t *testing.T) {
 	assert.Equal(t, int64(0), st[1].Remaining)
 }
 
+// With both default lists invalid, the error names the same one every
+// time (Live, checked first).
+func TestConfigErrorIsStable(t *testing.T) {
+	bad := []apikey.Limit{{Name: "x", Count: 5}}
+	for range 20 {
+		_, err := limit.New(limit.Config{Live: bad, Test: bad})
+		require.ErrorIs(t, err, apikey.ErrInvalid)
+		require.Contains(t, err.Error(), "Config.Live")
+	}
+}
+
+// A key whose Count was lowered below what it used reports nothing left,
+// never a negative remainder.
+func TestStatusAfterCountLowered(t *testing.T) {
+	l := newLimiter(t, storetest.NewClock(storetest.Epoch))
+	k := liveKey("key_lowered")
+	k.Limits = []apikey.Limit{{Name: "daily", Count: 10, Period: "day"}}
+	assert.Equal(t, 8, takeN(t, l, k, 8))
+	lowered := *k
+	lowered.Limits = []apikey.Limit{{Name: "daily", Count: 5, Period: "day"}}
+	st, err := l.Status(context.Background(), &lowered)
+	require.NoError(t, err)
+	require.Len(t, st, 1)
+	assert.Zero(t, st[0].Remaining)
+	assert.False(t, take(t, l, &lowered, 1))
+}
+
 // Owner limits are shared by all of an owner's keys in one environment;
 // other limits count per lineage, so a successor goes on with them.
 func TestScopes(t *testing.T) {
@@ -204,6 +231,15 @@ func TestScopes(t *testing.T) {
 	other := liveKey("key_3")
 	other.Owner = "acct_2"
 	assert.Equal(t, 3, takeN(t, l, other, 5))
+	// An owner's test keys count apart from its live ones.
+	both, err := limit.New(limit.Config{Clock: clock.Now,
+		Live: []apikey.Limit{{Name: "account", Count: 2, Period: "day", Owner: true}},
+		Test: []apikey.Limit{{Name: "account", Count: 2, Period: "day", Owner: true}}})
+	require.NoError(t, err)
+	sandbox := liveKey("key_4")
+	sandbox.Environment = apikey.EnvTest
+	assert.Equal(t, 2, takeN(t, both, a, 5))
+	assert.Equal(t, 2, takeN(t, both, sandbox, 5), "acct_1's test keys have their own 2")
 
 	keys, _ := testKeys()
 	is, err := keys.NewKey(apikey.KeySpec{Name: "x", Owner: "acct_9"})

@@ -90,12 +90,9 @@ func (s *Source) read(r *http.Request) (string, bool, error) {
 		// any case (RFC 9110 §11.1: ASCII case folding); the key follows
 		// one or more spaces.
 		switch {
-		case len(v) > 6 && v[6] == ' ' && isBearer(v[:6]):
-			v = v[7:]
-			if v != "" && v[0] == ' ' {
-				v = strings.TrimLeft(v, " ")
-			}
-		case len(v) == 6 && isBearer(v):
+		case len(v) > 6 && v[6] == ' ' && equalFoldASCII(v[:6], "Bearer"):
+			v = strings.TrimLeft(v[7:], " ")
+		case equalFoldASCII(v, "Bearer"):
 			v = "" // the scheme alone
 		default:
 			return "", true, errScheme
@@ -105,14 +102,6 @@ func (s *Source) read(r *http.Request) (string, bool, error) {
 		return "", true, errKeyEmpty
 	}
 	return v, true, nil
-}
-
-// isBearer reports whether the 6 bytes of s are "Bearer" in any case. A
-// byte OR 0x20 is a lower-case letter exactly when the byte is that letter
-// in either case.
-func isBearer(s string) bool {
-	return s[0]|0x20 == 'b' && s[1]|0x20 == 'e' && s[2]|0x20 == 'a' &&
-		s[3]|0x20 == 'r' && s[4]|0x20 == 'e' && s[5]|0x20 == 'r'
 }
 
 // readQuery finds the parameter in a raw query without parsing the whole

@@ -20,7 +20,6 @@ type Middleware struct {
 	keys     KeyConfig
 	hasher   hasher
 	store    KeyStore
-	memory   *MemoryStore // store, when it is one
 	fallback func(context.Context, string) (*Key, error)
 	rehasher Rehasher
 	policy   *compiledPolicy
@@ -88,8 +87,7 @@ func (m *Middleware) HandlerFunc(h func(w http.ResponseWriter, r *http.Request, 
 		}
 		rid := m.loneRequestID(w, r) // no context to carry it
 		if key != nil {
-			var charged int64
-			if r, ok = m.pass(w, r, key, src, rid, &charged); !ok {
+			if r, _, ok = m.pass(w, r, key, src, rid); !ok {
 				return
 			}
 			if m.usage != nil {
@@ -108,7 +106,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	c := &authContext{Context: r.Context()}
 	m.assignRequestID(&c.requestIDs, w, r)
 	if key != nil {
-		if r, ok = m.pass(w, r, key, src, c.id(), &c.charged); !ok {
+		if r, c.charged, ok = m.pass(w, r, key, src, c.id()); !ok {
 			return
 		}
 		c.key = key
@@ -148,13 +146,13 @@ func (m *Middleware) admit(w http.ResponseWriter, r *http.Request) (*Key, int, b
 // (charged: what was taken), runs OnAuthenticated and hides the
 // credential; false when it has answered (429, or 503 for a limiter's
 // fault).
-func (m *Middleware) pass(w http.ResponseWriter, r *http.Request, key *Key, src int, rid string, charged *int64) (*http.Request, bool) {
+func (m *Middleware) pass(w http.ResponseWriter, r *http.Request, key *Key, src int, rid string) (_ *http.Request, charged int64, ok bool) {
 	if m.limiter != nil {
 		if reason, err := m.take(r.Context(), w, key, 1); reason != 0 {
 			m.reject(w, r, AuthError{Reason: reason, RequestID: rid, KeyID: key.ID, Err: err})
-			return r, false
+			return r, 0, false
 		}
-		*charged = 1
+		charged = 1
 	}
 	if m.onAuth != nil {
 		m.onAuth(r, key)
@@ -162,7 +160,7 @@ func (m *Middleware) pass(w http.ResponseWriter, r *http.Request, key *Key, src 
 	if m.hide {
 		r = hideCredential(r, m.sources[src])
 	}
-	return r, true
+	return r, charged, true
 }
 
 // record counts a request that reached the handler, unless a Require on
@@ -293,13 +291,7 @@ func (m *Middleware) check(key *Key, env Environment) (*Key, Reason, error) {
 func (m *Middleware) lookup(ctx context.Context, cred string) (*Key, Reason, error) {
 	for i, n := 0, m.hasher.candidates(); i < n; i++ {
 		digest, _ := m.hasher.digestAt(i, cred)
-		var key *Key
-		var err error
-		if m.memory != nil {
-			key, err = m.memory.Lookup(ctx, digest) // ours: it cannot panic
-		} else {
-			key, err = safeLookup(ctx, m.store, digest)
-		}
+		key, err := safeLookup(ctx, m.store, digest)
 		switch {
 		case err == nil && key != nil:
 			if i > 0 && m.rehasher != nil {
@@ -534,9 +526,7 @@ func (m *Middleware) require(req requirement) func(http.Handler) http.Handler {
 				return
 			}
 			if missing, ok := req.met(m.keys.Scopes, c.key.Scopes); !ok {
-				c.refused.Store(true) // not counted as usage
-				m.giveBack(r.Context(), c)
-				m.reject(w, r, AuthError{Reason: ReasonScope, RequestID: c.id(), KeyID: c.key.ID, Scope: missing})
+				m.refuseAdmitted(w, r, c, AuthError{Reason: ReasonScope, Scope: missing})
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -562,8 +552,7 @@ func (m *Middleware) Cost(n int64) func(http.Handler) http.Handler {
 				// that can never fit, and the headers say what remains.
 				m.giveBack(r.Context(), c)
 				if reason, err := m.take(r.Context(), w, c.key, n); reason != 0 {
-					c.refused.Store(true)
-					m.reject(w, r, AuthError{Reason: reason, RequestID: c.id(), KeyID: c.key.ID, Err: err})
+					m.refuseAdmitted(w, r, c, AuthError{Reason: reason, Err: err})
 					return
 				}
 				c.charged = n
@@ -571,6 +560,16 @@ func (m *Middleware) Cost(n int64) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// refuseAdmitted answers a request that the middleware let in and a
+// Require or Cost further in refuses: it is not counted as usage, and
+// what the limiter took for it is given back.
+func (m *Middleware) refuseAdmitted(w http.ResponseWriter, r *http.Request, c *authContext, e AuthError) {
+	c.refused.Store(true)
+	m.giveBack(r.Context(), c)
+	e.RequestID, e.KeyID = c.id(), c.key.ID
+	m.reject(w, r, e)
 }
 
 // authenticated returns the request's authContext with its key, or answers

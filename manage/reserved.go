@@ -6,13 +6,14 @@ import (
 	"strings"
 
 	"github.com/keygate/apikey"
+	"github.com/keygate/apikey/sweep"
 )
 
 // reservedPrefixes are the metadata keys other packages of the module keep
 // on a key for their own bookkeeping (package sweep's "sweep.<kind>"
 // records). The page and the API neither show nor accept them, and an
 // update of the metadata keeps them: a customer cannot forge or wipe them.
-var reservedPrefixes = []string{"sweep."}
+var reservedPrefixes = []string{sweep.MetadataPrefix}
 
 func reserved(name string) bool {
 	for _, p := range reservedPrefixes {

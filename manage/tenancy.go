@@ -181,7 +181,9 @@ func (h *Handler) record(r *http.Request, c Caller, action string, k *apikey.Key
 	}
 }
 
-// diff describes what an update changed, without metadata values.
+// diff describes what an update changed, without metadata values and
+// without the reserved entries (which the update kept, and which nobody
+// sees).
 func diff(before, after *apikey.Key) string {
 	var parts []string
 	if before.Name != after.Name {
@@ -193,8 +195,8 @@ func diff(before, after *apikey.Key) string {
 	if !before.ExpiresAt.Equal(after.ExpiresAt) {
 		parts = append(parts, "expires: "+expiry(before.ExpiresAt)+" → "+expiry(after.ExpiresAt))
 	}
-	if !maps.Equal(before.Metadata, after.Metadata) {
-		parts = append(parts, "metadata: "+strings.Join(slices.Sorted(maps.Keys(before.Metadata)), " ")+" → "+strings.Join(slices.Sorted(maps.Keys(after.Metadata)), " "))
+	if b, a := publicMetadata(before.Metadata), publicMetadata(after.Metadata); !maps.Equal(b, a) {
+		parts = append(parts, "metadata: "+strings.Join(slices.Sorted(maps.Keys(b)), " ")+" → "+strings.Join(slices.Sorted(maps.Keys(a)), " "))
 	}
 	if !slices.Equal(before.Limits, after.Limits) {
 		parts = append(parts, "limits: "+limitList(before.Limits)+" → "+limitList(after.Limits))

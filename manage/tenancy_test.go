@@ -57,6 +57,13 @@ func TestReservedMetadata(t *testing.T) {
 	got, err := e.store.Get(t.Context(), k.ID)
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"team": "b", "sweep.unused": "2026-01-01T00:00:00Z key_x"}, got.Metadata, "the record survives")
+
+	// The update's audit entry names the metadata the customer sees: the
+	// value changed, the names did not; sweep's record is not named.
+	w = e.do("GET", base+"/api/audit", "acme", "")
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Contains(t, w.Body.String(), "metadata: team → team")
+	assert.NotContains(t, w.Body.String(), "sweep.")
 }
 
 // A customer's audit log tells what was done to its keys, not who operates

@@ -43,7 +43,9 @@
 // The sweep keeps its record in the key itself, in Key.Metadata under the
 // reserved keys "sweep.expiring", "sweep.unused", "sweep.too-old" and
 // "sweep.disabled-unused" (MetadataPrefix + Kind). Do not set them
-// yourself; a key whose metadata is shown to its owner shows them too.
+// yourself. Package manage neither shows nor accepts them, and keeps them
+// through an update; a page of your own that shows a key's metadata
+// should leave them out as well.
 // Each finding is delivered in three steps, each a Manager.Update, which
 // sees the current key under its lock:
 //

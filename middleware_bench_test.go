@@ -431,10 +431,14 @@ func BenchmarkRequestParallel(b *testing.B) {
 		b.Run("path=valid/impl="+impl.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
-				w := &discardWriter{h: http.Header{}}
+				w := &discardWriter{h: http.Header{}, status: 200}
 				r := benchRequest("GET", "Bearer "+wd.valid)
 				for pb.Next() {
+					w.status = 200
 					impl.h.ServeHTTP(w, r)
+				}
+				if w.status != 200 {
+					b.Errorf("status %d, want 200", w.status) // the valid path, not its 401
 				}
 			})
 		})

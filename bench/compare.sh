@@ -48,9 +48,9 @@ echo "### benchstat base new"
 
 # median ns/op of one benchmark in one file (its exact name: impl=apikey
 # is not impl=apikey-keyarg, impl=floor not impl=floor-alloc)
-median() { awk -v n="$2" '$1 ~ ("^" n "-[0-9]+$") {print $3}' "$1" | sort -g | awk '{v[NR]=$1} END {if (NR == 0) exit 1; print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+median() { awk -v n="$2" '$1 ~ ("^" n "(-[0-9]+)?$") {print $3}' "$1" | sort -g | awk '{v[NR]=$1} END {if (NR == 0) exit 1; print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 # values: ns/op of one benchmark in one file, one line per round
-values() { awk -v n="$2" '$1 ~ ("^" n "-[0-9]+$") {print $3}' "$1"; }
+values() { awk -v n="$2" '$1 ~ ("^" n "(-[0-9]+)?$") {print $3}' "$1"; }
 # median of the per-round ratios of two benchmarks in one file
 ratio() {
 	paste <(values "$1" "$2") <(values "$1" "$3") | awk '$2 > 0 {print $1 / $2}' | sort -g |

@@ -283,6 +283,13 @@ func (r *report) targets() []row {
 	for _, w := range r.wrk {
 		rps, p99 := w.ratios()
 		_, measured := w.summary()
+		if w.base != "bare" { // the targets are against a bare server
+			rows = append(rows, row{
+				fmt.Sprintf("wrk, %s keys (%s), A = %s: no target, a breakdown", w.keysLabel(), w.file, w.base),
+				measured, "—", "n/a",
+			})
+			continue
+		}
 		if !(w.keys >= 1e6) {
 			rows = append(rows, row{
 				fmt.Sprintf("wrk, %s keys (%s): req/s with auth ≥ 90%% of without (median per-pair ratio)", w.keysLabel(), w.file),

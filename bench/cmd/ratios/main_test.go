@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keygate/apikey/bench/internal/benchdata"
 )
 
 // Runs of each benchmark the targets use. The figures are made up so that
@@ -162,5 +164,19 @@ func TestReadWrk(t *testing.T) {
 	rps, p99 := w.ratios()
 	if rps != (spread{0.85, 0.92, 0.95}) || p99 != (spread{1, 1.5, 2}) {
 		t.Errorf("ratios: %v, %v", rps, p99)
+	}
+	if w.base != "bare" {
+		t.Errorf("base %q, want bare when the file does not say", w.base)
+	}
+	// wrk.sh BASE=resident: A holds the keys; no target is judged on it.
+	w, err = readWrk(write(t, dir, "resident.txt", "base=resident\n"+wrkOut))
+	if err != nil || w.base != "resident" {
+		t.Fatalf("readWrk, BASE=resident: %+v, %v", w, err)
+	}
+	r := &report{set: benchdata.New(), wrk: []*wrkResult{w}}
+	for _, row := range r.targets() {
+		if strings.HasPrefix(row.target, "wrk") && row.result != "n/a" {
+			t.Errorf("a target judged against a resident A: %+v", row)
+		}
 	}
 }

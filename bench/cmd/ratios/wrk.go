@@ -23,6 +23,7 @@ type wrkPair struct {
 // wrkResult is what wrk.sh measured: its pairs and summary values.
 type wrkResult struct {
 	file  string
+	base  string // what A is: "bare", or "resident" (bare, holding the same keys unused)
 	pairs []wrkPair
 	// Summary values; NaN when absent.
 	keys, duration, with, without, withCPU, withoutCPU, heapPerKey, scanPerKey float64
@@ -38,8 +39,14 @@ func readWrk(path string) (*wrkResult, error) {
 		return nil, err
 	}
 	nan := math.NaN()
-	res := wrkResult{file: filepath.Base(path), keys: nan, duration: nan, with: nan, without: nan,
+	res := wrkResult{file: filepath.Base(path), base: "bare", keys: nan, duration: nan, with: nan, without: nan,
 		withCPU: nan, withoutCPU: nan, heapPerKey: nan, scanPerKey: nan}
+	fields := map[string]*float64{
+		"keys": &res.keys, "duration_s": &res.duration,
+		"with_auth_rps": &res.with, "without_auth_rps": &res.without,
+		"with_auth_server_cpu": &res.withCPU, "without_auth_server_cpu": &res.withoutCPU,
+		"heap_bytes_per_key": &res.heapPerKey, "scan_bytes_per_key": &res.scanPerKey,
+	}
 	for n, line := range strings.Split(string(b), "\n") {
 		line = strings.TrimSpace(line)
 		if rest, ok := strings.CutPrefix(line, "pair "); ok {
@@ -54,27 +61,14 @@ func readWrk(path string) (*wrkResult, error) {
 		if !ok {
 			continue
 		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
+		if k == "base" {
+			res.base = v
 			continue
 		}
-		switch k {
-		case "keys":
-			res.keys = f
-		case "duration_s":
-			res.duration = f
-		case "with_auth_rps":
-			res.with = f
-		case "without_auth_rps":
-			res.without = f
-		case "with_auth_server_cpu":
-			res.withCPU = f
-		case "without_auth_server_cpu":
-			res.withoutCPU = f
-		case "heap_bytes_per_key":
-			res.heapPerKey = f
-		case "scan_bytes_per_key":
-			res.scanPerKey = f
+		if dst, ok := fields[k]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				*dst = f
+			}
 		}
 	}
 	if len(res.pairs) == 0 {
@@ -172,8 +166,8 @@ func (w *wrkResult) summary() (float64, string) {
 // print writes the pairs and their spread as a Markdown table.
 func (w *wrkResult) print(bw *bufio.Writer) {
 	rps, p99 := w.ratios()
-	fmt.Fprintf(bw, "wrk (%s): %s keys, %d pairs of %s s runs; A = bare net/http, B = apikey. Memory of B's keys: %s heap bytes per key, %s GC-scannable bytes per key.\n\n",
-		w.file, w.keysLabel(), len(w.pairs), strconv.FormatFloat(w.duration, 'g', -1, 64), num(w.heapPerKey), num(w.scanPerKey))
+	fmt.Fprintf(bw, "wrk (%s): %s keys, %d pairs of %s s runs; A = %s net/http, B = apikey. Memory of B's keys: %s heap bytes per key, %s GC-scannable bytes per key.\n\n",
+		w.file, w.keysLabel(), len(w.pairs), strconv.FormatFloat(w.duration, 'g', -1, 64), w.base, num(w.heapPerKey), num(w.scanPerKey))
 	fmt.Fprintln(bw, "| pair | order | A req/s | B req/s | req/s B/A | A p99 | B p99 | p99 B/A | server CPU A / B |")
 	fmt.Fprintln(bw, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for i, p := range w.pairs {

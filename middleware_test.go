@@ -1031,3 +1031,45 @@ func TestUsageCountsServedRequests(t *testing.T) {
 	defer rec.mu.Unlock()
 	assert.Len(t, rec.n, 1, "no other key was counted")
 }
+
+// What the README's performance table promises of allocations, for a key
+// used again (the memory store keeps it decoded): the request context and
+// r.WithContext's copy for Handler, the request id alone for HandlerFunc
+// and for a refusal, nothing for HandlerFunc without request ids nor for
+// Verify.
+func TestAllocations(t *testing.T) {
+	f := newFixture(t)
+	m := newMiddleware(t, f.config())
+	noID := func() apikey.Config { c := f.config(); c.NoRequestID = true; return c }()
+	keyArg := func(w http.ResponseWriter, _ *http.Request, k *apikey.Key) {
+		if k == nil {
+			panic("no key")
+		}
+	}
+	bare := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	for _, tc := range []struct {
+		name   string
+		h      http.Handler
+		key    string
+		method string
+		want   float64
+	}{
+		{"Handler, valid", m.Handler(bare), f.read, "GET", 2},
+		{"HandlerFunc, valid", m.HandlerFunc(keyArg), f.read, "GET", 1},
+		{"HandlerFunc, NoRequestID", newMiddleware(t, noID).HandlerFunc(keyArg), f.read, "GET", 0},
+		{"unknown key", m.Handler(bare), newSecret(t), "GET", 1},
+		{"malformed key", m.Handler(bare), "kg_live_nope", "GET", 1},
+		{"wrong scope", m.Handler(bare), f.read, "POST", 1},
+	} {
+		r := bearer(httptest.NewRequest(tc.method, "/", nil), tc.key)
+		w := &discardWriter{h: http.Header{}}
+		tc.h.ServeHTTP(w, r) // the key decoded once
+		got := testing.AllocsPerRun(200, func() { tc.h.ServeHTTP(w, r) })
+		assert.Equal(t, tc.want, got, tc.name)
+	}
+	assert.Zero(t, testing.AllocsPerRun(200, func() {
+		if _, err := m.Verify(context.Background(), f.read); err != nil {
+			panic(err)
+		}
+	}), "Verify")
+}

@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"os"
@@ -398,8 +399,9 @@ func (s *MemoryStore) Update(ctx context.Context, id string, change func(*Key) e
 		return nil, err
 	}
 	if err := s.saveLocked(); err != nil {
-		_ = s.replaceLocked(d, cur) // as much room as the record it replaced
-		return nil, err
+		// Back to the record before; appending it can fail too (a full
+		// shard), and then the caller hears of both.
+		return nil, errors.Join(err, s.replaceLocked(d, cur))
 	}
 	return ownKey(k.Clone()), nil
 }
@@ -459,7 +461,7 @@ func (s *MemoryStore) Roll(ctx context.Context, id string, grace time.Duration) 
 		return nil, Secret{}, err
 	}
 	if err := s.saveLocked(); err != nil {
-		_ = s.replaceLocked(d, prev)
+		err = errors.Join(err, s.replaceLocked(d, prev))
 		s.removeLocked(is.Key.ID)
 		return nil, Secret{}, err
 	}
@@ -525,10 +527,12 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, flush string, batch []Usa
 		prev   *Key
 	}
 	var done []applied
-	undo := func() {
+	undo := func() error {
+		var errs []error
 		for i := len(done) - 1; i >= 0; i-- { // the same key twice: back to the first state
-			_ = s.replaceLocked(done[i].digest, done[i].prev)
+			errs = append(errs, s.replaceLocked(done[i].digest, done[i].prev))
 		}
+		return errors.Join(errs...)
 	}
 	for _, u := range batch {
 		d, prev, ok := s.getLocked(u.KeyID)
@@ -541,8 +545,7 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, flush string, batch []Usa
 			k.LastUsedAt = u.LastUsed
 		}
 		if err := s.replaceLocked(d, &k); err != nil {
-			undo()
-			return err
+			return errors.Join(err, undo())
 		}
 		done = append(done, applied{d, prev})
 	}
@@ -552,8 +555,7 @@ func (s *MemoryStore) RecordUsage(ctx context.Context, flush string, batch []Usa
 	if err := s.saveLocked(); err != nil {
 		// Undo, so that the caller's retry of the same batch does not
 		// count it twice.
-		undo()
-		return err
+		return errors.Join(err, undo())
 	}
 	return nil
 }

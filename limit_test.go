@@ -105,7 +105,9 @@ func TestLimitChargesOnlyServedRequests(t *testing.T) {
 	assert.Equal(t, 401, call(h, "GET", "/", newSecret(t)).Code)
 	assert.Equal(t, 403, call(h, "POST", "/", f.read).Code, "MethodPolicy: read key cannot write")
 	for range 5 {
-		assert.Equal(t, 403, call(h, "GET", "/admin", f.read).Code, "Require refuses after the charge and gives it back")
+		rr := call(h, "GET", "/admin", f.read)
+		assert.Equal(t, 403, rr.Code, "Require refuses after the charge and gives it back")
+		assert.Empty(t, rr.Header().Get("RateLimit"), "the state the charge wrote no longer holds")
 	}
 	for range 3 {
 		assert.Equal(t, 200, call(h, "GET", "/", f.read).Code)

@@ -193,16 +193,18 @@ func (m *Middleware) take(ctx context.Context, w http.ResponseWriter, k *Key, co
 }
 
 // giveBack returns what the limiter took for a request refused after the
-// middleware let it in.
-func (m *Middleware) giveBack(ctx context.Context, c *authContext) {
+// middleware let it in. The RateLimit field the take wrote no longer
+// holds, and goes (a Cost's new take writes its own).
+func (m *Middleware) giveBack(w http.ResponseWriter, r *http.Request, c *authContext) {
 	if c.charged == 0 {
 		return
 	}
 	n := c.charged
 	c.charged = 0
+	delete(w.Header(), limits.HeaderRateLimit)
 	func() {
 		defer func() { _ = recover() }() // the refusal stands; nothing to undo
-		m.limiter.Give(context.WithoutCancel(ctx), c.key, n)
+		m.limiter.Give(context.WithoutCancel(r.Context()), c.key, n)
 	}()
 }
 
@@ -550,7 +552,7 @@ func (m *Middleware) Cost(n int64) func(http.Handler) http.Handler {
 			if m.limiter != nil && n > c.charged {
 				// The whole price at once: the limiter knows a price
 				// that can never fit, and the headers say what remains.
-				m.giveBack(r.Context(), c)
+				m.giveBack(w, r, c)
 				if reason, err := m.take(r.Context(), w, c.key, n); reason != 0 {
 					m.refuseAdmitted(w, r, c, AuthError{Reason: reason, Err: err})
 					return
@@ -567,7 +569,7 @@ func (m *Middleware) Cost(n int64) func(http.Handler) http.Handler {
 // what the limiter took for it is given back.
 func (m *Middleware) refuseAdmitted(w http.ResponseWriter, r *http.Request, c *authContext, e AuthError) {
 	c.refused.Store(true)
-	m.giveBack(r.Context(), c)
+	m.giveBack(w, r, c)
 	e.RequestID, e.KeyID = c.id(), c.key.ID
 	m.reject(w, r, e)
 }

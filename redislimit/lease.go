@@ -148,8 +148,8 @@ var one = []int{0}
 // the rests of the pools that cannot pay and takes a new lease of
 // max(Lease, cost) tokens (or as many as fit, at least cost) of each of
 // those counters. done is false when leasing is closed: decide without.
-func (ls *leases) take(ctx context.Context, k *apikey.Key, cs []counter, cost int64, h http.Header) (ok bool, err error, done bool) {
-	l := ls.l
+func (ls *leases) take(ctx context.Context, k *apikey.Key, c *compiled, cost int64, h http.Header) (ok bool, err error, done bool) {
+	l, cs := ls.l, c.cs
 	deadline := time.Now().Add(l.timeout)
 	s := poolSet{ps: make([]*pool, len(cs)), order: one}
 	if len(cs) > 1 {
@@ -172,14 +172,14 @@ func (ls *leases) take(ctx context.Context, k *apikey.Key, cs []counter, cost in
 		s.unlock()
 		if views != nil {
 			if h != nil && !l.noHeaders {
-				l.headers(h, cs, views, l.serverNow(), cost, true)
+				l.headers(h, c, views, l.serverNow(), cost, true)
 			}
 			return true, nil, true
 		}
 
 		// A new lease for some: hold their refill locks, and look again.
 		if err := ls.lockRefills(ctx, &s, deadline); err != nil {
-			ok, err = l.failed(ctx, k, cs, h, "take", err)
+			ok, err = l.failed(ctx, k, c, h, "take", err)
 			return ok, err, true
 		}
 		s.lock()
@@ -188,7 +188,7 @@ func (ls *leases) take(ctx context.Context, k *apikey.Key, cs []counter, cost in
 			s.unlockRefills()
 			continue
 		}
-		ok, err = ls.refill(ctx, k, cs, cost, h, &s, deadline)
+		ok, err = ls.refill(ctx, k, c, cost, h, &s, deadline)
 		s.unlockRefills()
 		return ok, err, true
 	}
@@ -196,13 +196,13 @@ func (ls *leases) take(ctx context.Context, k *apikey.Key, cs []counter, cost in
 
 // refill runs the script for the pools of s that cannot pay cost; s is
 // locked (mu and refill), and refill unlocks mu.
-func (ls *leases) refill(ctx context.Context, k *apikey.Key, cs []counter, cost int64, h http.Header, s *poolSet, deadline time.Time) (bool, error) {
-	l := ls.l
+func (ls *leases) refill(ctx context.Context, k *apikey.Key, c *compiled, cost int64, h http.Header, s *poolSet, deadline time.Time) (bool, error) {
+	l, cs := ls.l, c.cs
 	now := time.Now()
 	if views := s.fromPools(cs, cost, now); views != nil { // another decision took a lease meanwhile
 		s.unlock()
 		if h != nil && !l.noHeaders {
-			l.headers(h, cs, views, l.serverNow(), cost, true)
+			l.headers(h, c, views, l.serverNow(), cost, true)
 		}
 		return true, nil
 	}
@@ -255,10 +255,10 @@ func (ls *leases) refill(ctx context.Context, k *apikey.Key, cs []counter, cost 
 	}
 	s.unlock()
 	if err != nil {
-		return l.failed(ctx, k, cs, h, "take", err)
+		return l.failed(ctx, k, c, h, "take", err)
 	}
 	if h != nil && (!r.ok || !l.noHeaders) {
-		l.headers(h, cs, views, r.now, cost, r.ok)
+		l.headers(h, c, views, r.now, cost, r.ok)
 	}
 	return r.ok, nil
 }

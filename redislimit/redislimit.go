@@ -166,7 +166,9 @@ type compiled struct {
 	env            apikey.Environment
 	own            []apikey.Limit
 	cs             []counter
-	err            error // the key's own limits do not pass the checks
+	policy         []string // the RateLimit-Policy field of cs, made once
+	rates          bool     // every counter is a rate: leases may serve it
+	err            error    // the key's own limits do not pass the checks
 }
 
 // maxCompiled bounds the keys whose limits are kept compiled; past it
@@ -174,22 +176,26 @@ type compiled struct {
 const maxCompiled = 1 << 16
 
 // counters returns k's effective limits: its environment's defaults with
-// its own laid over them. The slice is shared: do not modify it.
-func (l *Limiter) counters(k *apikey.Key) ([]counter, error) {
+// its own laid over them, never nil. It is shared: do not modify it.
+func (l *Limiter) counters(k *apikey.Key) (*compiled, error) {
 	if v, ok := l.compiled.Load(k.ID); ok {
 		c := v.(*compiled)
 		if c.lineage == k.Lineage && c.owner == k.Owner && c.env == k.Environment && slices.Equal(c.own, k.Limits) {
-			return c.cs, c.err
+			return c, c.err
 		}
 	}
 	c := &compiled{lineage: k.Lineage, owner: k.Owner, env: k.Environment, own: slices.Clone(k.Limits)}
 	c.cs, c.err = l.compile(k)
+	if len(c.cs) > 0 {
+		c.policy = []string{policy(c.cs)}
+		c.rates = allRates(c.cs)
+	}
 	if l.nCompiled.Add(1) > maxCompiled {
 		l.compiled.Clear()
 		l.nCompiled.Store(1)
 	}
 	l.compiled.Store(k.ID, c)
-	return c.cs, c.err
+	return c, c.err
 }
 
 func (l *Limiter) compile(k *apikey.Key) ([]counter, error) {
@@ -413,31 +419,32 @@ func (l *Limiter) run(ctx context.Context, keys []string, args []any) (any, erro
 // key with credits, or any key under Config.FailClosed, gets an error
 // (503); others pass.
 func (l *Limiter) Take(ctx context.Context, k *apikey.Key, cost int64, h http.Header) (bool, error) {
-	cs, err := l.counters(k)
+	c, err := l.counters(k)
 	if err != nil {
 		return false, fmt.Errorf("redislimit: %w", err)
 	}
+	cs := c.cs
 	if len(cs) == 0 {
 		return true, nil
 	}
 	if cost < 1 {
 		return false, fmt.Errorf("redislimit: %w: cost %d is less than 1", apikey.ErrInvalid, cost)
 	}
-	if l.leases != nil && allRates(cs) {
-		if ok, err, done := l.leases.take(ctx, k, cs, cost, h); done {
+	if l.leases != nil && c.rates {
+		if ok, err, done := l.leases.take(ctx, k, c, cost, h); done {
 			return ok, err
 		}
 	}
 	r, err := l.decide(ctx, opTake, cs, cost, nil)
 	if err != nil {
-		return l.failed(ctx, k, cs, h, "take", err)
+		return l.failed(ctx, k, c, h, "take", err)
 	}
 	if h != nil && (!r.ok || !l.noHeaders) {
 		views := make([]view, len(cs))
 		for i := range cs {
 			views[i] = view{state: r.st[i], fromRedis: true}
 		}
-		l.headers(h, cs, views, r.now, cost, r.ok)
+		l.headers(h, c, views, r.now, cost, r.ok)
 	}
 	return r.ok, nil
 }
@@ -454,19 +461,19 @@ func allRates(cs []counter) bool {
 // failed answers a Take that Redis failed: an error for credits and under
 // FailClosed, else admitted; an error, and no log line, when the caller
 // gave up.
-func (l *Limiter) failed(ctx context.Context, k *apikey.Key, cs []counter, h http.Header, op string, err error) (bool, error) {
+func (l *Limiter) failed(ctx context.Context, k *apikey.Key, c *compiled, h http.Header, op string, err error) (bool, error) {
 	if errors.Is(ctx.Err(), context.Canceled) {
 		// The caller gave up (a client that hung up): not a fault of
 		// Redis, and nobody waits for the answer.
 		return false, fmt.Errorf("redislimit: %w", ctx.Err())
 	}
-	closed := l.failClosed || slices.ContainsFunc(cs, func(c counter) bool { return c.kind == limits.Credits })
+	closed := l.failClosed || slices.ContainsFunc(c.cs, func(c counter) bool { return c.kind == limits.Credits })
 	l.warn(ctx, op, k, closed, err)
 	if closed {
 		return false, fmt.Errorf("redislimit: %w", err)
 	}
 	if !l.noHeaders && h != nil {
-		h[limits.HeaderPolicy] = []string{policy(cs)}
+		h[limits.HeaderPolicy] = c.policy
 	}
 	return true, nil
 }
@@ -498,11 +505,11 @@ func (l *Limiter) Give(ctx context.Context, k *apikey.Key, cost int64) {
 	if cost < 1 {
 		return
 	}
-	cs, err := l.counters(k)
-	if err != nil || len(cs) == 0 {
+	c, err := l.counters(k)
+	if err != nil || len(c.cs) == 0 {
 		return
 	}
-	if _, err := l.decide(ctx, opGive, cs, cost, nil); err != nil {
+	if _, err := l.decide(ctx, opGive, c.cs, cost, nil); err != nil {
 		l.warn(ctx, "give", k, false, err)
 	}
 }
@@ -511,10 +518,11 @@ func (l *Limiter) Give(ctx context.Context, k *apikey.Key, cost int64) {
 // anything; nil for a key without limits. Leases a replica holds count
 // as spent.
 func (l *Limiter) Status(ctx context.Context, k *apikey.Key) ([]limit.Status, error) {
-	cs, err := l.counters(k)
+	c, err := l.counters(k)
 	if err != nil {
 		return nil, fmt.Errorf("redislimit: %w", err)
 	}
+	cs := c.cs
 	if len(cs) == 0 {
 		return nil, nil
 	}
@@ -595,7 +603,8 @@ func (v *view) eval(c *counter, now, cost int64) (remaining, reset, wait int64) 
 // of every limit, the state of the one closest to its end (allowed: the
 // smallest share left; refused: the refusing one with the longest wait,
 // never the longest) and Retry-After when waiting helps.
-func (l *Limiter) headers(h http.Header, cs []counter, views []view, now, cost int64, ok bool) {
+func (l *Limiter) headers(h http.Header, set *compiled, views []view, now, cost int64, ok bool) {
+	cs := set.cs
 	pick, pickRem, pickReset, pickWait := -1, int64(0), int64(0), int64(0)
 	for i := range cs {
 		c := cost
@@ -616,7 +625,7 @@ func (l *Limiter) headers(h http.Header, cs []counter, views []view, now, cost i
 			pick, pickRem, pickReset, pickWait = i, rem, reset, wait
 		}
 	}
-	h[limits.HeaderPolicy] = []string{policy(cs)}
+	h[limits.HeaderPolicy] = set.policy // shared: made once (compiled.policy)
 	if pick < 0 {
 		return
 	}

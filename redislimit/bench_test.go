@@ -16,10 +16,7 @@ import (
 // leasing (a script run each time) and with Lease 100 (a script run every
 // 100 decisions). The key's rate never refuses.
 func BenchmarkTake(b *testing.B) {
-	for _, bc := range []struct {
-		name  string
-		lease int64
-	}{{"redis", 0}, {"lease", 100}} {
+	for _, bc := range benchLeases {
 		b.Run(bc.name, func(b *testing.B) {
 			l := benchLimiter(b, bc.lease)
 			k := live("key_bench")
@@ -41,10 +38,7 @@ func BenchmarkTake(b *testing.B) {
 
 // The same from GOMAXPROCS×4 goroutines at once.
 func BenchmarkTakeParallel(b *testing.B) {
-	for _, bc := range []struct {
-		name  string
-		lease int64
-	}{{"redis", 0}, {"lease", 100}} {
+	for _, bc := range benchLeases {
 		b.Run(bc.name, func(b *testing.B) {
 			l := benchLimiter(b, bc.lease)
 			k := live("key_bench")
@@ -72,6 +66,13 @@ func BenchmarkTakeParallel(b *testing.B) {
 		})
 	}
 }
+
+// benchLeases are the two ways a decision is made: a script run each
+// time, and a script run every 100 decisions.
+var benchLeases = []struct {
+	name  string
+	lease int64
+}{{"redis", 0}, {"lease", 100}}
 
 func benchLimiter(b *testing.B, lease int64) *Limiter {
 	return newLimiter(b, sharedClient(b), Config{

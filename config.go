@@ -103,6 +103,7 @@ func (c Config) compile(m *Middleware) error {
 		}
 	}
 	m.store, m.hasher, m.fallback = c.Store, m.keys.hasher(), c.Fallback
+	m.memory, _ = c.Store.(*MemoryStore)
 	m.rehasher, _ = c.Store.(Rehasher)
 	m.style = cmp.Or(c.Style, defaultStyle)
 	m.sources = append([]Source(nil), c.Sources...)

@@ -101,4 +101,12 @@ func BenchmarkTake(b *testing.B) {
 			l.Take(ctx, k, 1, h)
 		}
 	})
+	b.Run("headers=none/daily-quota", func(b *testing.B) {
+		daily := *k
+		daily.Limits = []apikey.Limit{{Name: "requests", Count: -1}, {Name: "daily", Count: limitsMax, Period: "day", Zone: "Europe/Paris"}}
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Take(ctx, &daily, 1, nil)
+		}
+	})
 }

@@ -141,6 +141,8 @@ type plan struct {
 	names  []uint64 // hash of each name, mixed into its stateKey
 	policy []string // the RateLimit-Policy value, shared by responses
 	owner  bool     // a limit counts per owner
+	// periods keeps each quota's current calendar period.
+	periods []limits.Period
 	// states keeps RateLimit values made lately: under steady traffic the
 	// same few (remaining, reset) pairs come back, and a response may
 	// share a value slice (net/http never writes into one).
@@ -194,7 +196,7 @@ func (l *Limiter) compile(specs []limits.Spec) *plan {
 	if len(specs) == 0 {
 		return nil
 	}
-	p := &plan{specs: specs, names: make([]uint64, len(specs))}
+	p := &plan{specs: specs, names: make([]uint64, len(specs)), periods: make([]limits.Period, len(specs))}
 	var b []byte
 	for i := range specs {
 		p.names[i] = maphash.String(l.seed, specs[i].Name)
@@ -363,7 +365,7 @@ func (l *Limiter) Take(_ context.Context, k *apikey.Key, cost int64, h http.Head
 	ok := true
 	for i := range p.specs {
 		key := p.keyOf(i, &sc)
-		vs[i] = decide(&p.specs[i], l.shardOf(key).state.get(key).entry(), cost, now)
+		vs[i] = decide(&p.specs[i], &p.periods[i], l.shardOf(key).state.get(key).entry(), cost, now)
 		ok = ok && vs[i].ok
 	}
 	if ok {
@@ -425,7 +427,7 @@ func (l *Limiter) Status(_ context.Context, k *apikey.Key) ([]Status, error) {
 	a, b := l.lock(&sc)
 	for i := range p.specs {
 		key := p.keyOf(i, &sc)
-		v := peek(&p.specs[i], l.shardOf(key).state.get(key).entry(), now)
+		v := peek(&p.specs[i], &p.periods[i], l.shardOf(key).state.get(key).entry(), now)
 		out[i] = Status{Limit: apikey.Limit(p.specs[i]), Remaining: v.remaining}
 		if v.reset >= 0 {
 			out[i].Reset = time.Unix(0, now).Add(v.reset)
@@ -515,8 +517,9 @@ func (p *plan) stateValue(i int, remaining int64, reset time.Duration) []string 
 	return blk.it.v
 }
 
-// decide charges cost to limit s whose counter is e (zero: none) at now.
-func decide(s *limits.Spec, e entry, cost int64, t int64) verdict {
+// decide charges cost to limit s whose counter is e (zero: none) at now;
+// pd is s's period, for a quota or credits that refill.
+func decide(s *limits.Spec, pd *limits.Period, e entry, cost int64, t int64) verdict {
 	e = e.as(s)
 	switch s.Kind() {
 	case limits.Rate:
@@ -532,7 +535,7 @@ func decide(s *limits.Spec, e entry, cost int64, t int64) verdict {
 		}
 		return verdict{ok: true, next: entry{until: next}, remaining: (t + tol - next) / T, reset: time.Duration(next - t)}
 	default:
-		until, reset := periodEnd(s, t)
+		until, reset := periodEnd(s, pd, t)
 		used := e.used
 		if e.until != until {
 			used = 0 // another period
@@ -549,7 +552,7 @@ func decide(s *limits.Spec, e entry, cost int64, t int64) verdict {
 }
 
 // peek is decide without a charge.
-func peek(s *limits.Spec, e entry, t int64) verdict {
+func peek(s *limits.Spec, pd *limits.Period, e entry, t int64) verdict {
 	e = e.as(s)
 	if s.Kind() == limits.Rate {
 		T := int64(s.Interval())
@@ -557,7 +560,7 @@ func peek(s *limits.Spec, e entry, t int64) verdict {
 		tat := max(e.until, t)
 		return verdict{remaining: min((t+tol-tat)/T, s.BurstOrCount()), reset: time.Duration(tat - t)}
 	}
-	until, reset := periodEnd(s, t)
+	until, reset := periodEnd(s, pd, t)
 	used := e.used
 	if e.until != until {
 		used = 0
@@ -570,12 +573,12 @@ const forever = 1<<63 - 1
 
 // periodEnd is the end of a quota's or credits' current period, in Unix
 // nanoseconds, and the time until it (-1 for never).
-func periodEnd(s *limits.Spec, t int64) (int64, time.Duration) {
+func periodEnd(s *limits.Spec, pd *limits.Period, t int64) (int64, time.Duration) {
 	if s.Period == "" {
 		return forever, -1
 	}
-	_, end := limits.PeriodBounds(s.Period, s.Zone, time.Unix(0, t))
-	until := quantize(end.UnixNano())
+	_, end := pd.Bounds(s.Period, s.Zone, t)
+	until := quantize(end)
 	return until, time.Duration(until - t)
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -216,6 +217,26 @@ func PeriodBounds(period, zone string, now time.Time) (start, end time.Time) {
 		return midnight(y, m, 1, loc), midnight(y, m+1, 1, loc)
 	}
 	return midnight(y, m, d, loc), midnight(y, m, d+1, loc)
+}
+
+// Period remembers the last calendar period of one quota, so that a
+// decision works it out once a period rather than once a request
+// (PeriodBounds converts to the zone and builds two dates). Safe for
+// concurrent use; the zero value is ready.
+type Period struct{ last atomic.Pointer[span] }
+
+type span struct{ start, end int64 }
+
+// Bounds is PeriodBounds in Unix nanoseconds, from the last period when t
+// falls in it (a period is the same for every instant it holds).
+func (p *Period) Bounds(period, zone string, t int64) (start, end int64) {
+	if c := p.last.Load(); c != nil && c.start <= t && t < c.end {
+		return c.start, c.end
+	}
+	s, e := PeriodBounds(period, zone, time.Unix(0, t))
+	c := &span{s.UnixNano(), e.UnixNano()}
+	p.last.Store(c)
+	return c.start, c.end
 }
 
 // midnight is the first instant of a day in loc. Where daylight saving

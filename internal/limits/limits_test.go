@@ -24,6 +24,27 @@ func TestPeriodBoundsAcrossMidnightTransitions(t *testing.T) {
 	}
 }
 
+// Period answers what PeriodBounds answers, at every instant, the
+// midnight transitions included, whether time goes forward or jumps back.
+func TestPeriodRemembersBounds(t *testing.T) {
+	for _, zone := range []string{"America/Santiago", "America/Havana", "Europe/Paris", "Asia/Kathmandu"} {
+		for _, period := range []string{"day", "month"} {
+			var p Period
+			check := func(now time.Time) {
+				start, end := p.Bounds(period, zone, now.UnixNano())
+				ws, we := PeriodBounds(period, zone, now)
+				if start != ws.UnixNano() || end != we.UnixNano() {
+					t.Fatalf("%s %s at %s: [%d, %d), want [%s, %s)", zone, period, now, start, end, ws, we)
+				}
+			}
+			for now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC); now.Year() < 2026; now = now.Add(17 * time.Minute) {
+				check(now)
+				check(now.Add(-40 * 24 * time.Hour)) // back, and forward again next
+			}
+		}
+	}
+}
+
 func TestPeriodBoundsSantiago(t *testing.T) {
 	// 2024-09-08 00:00 did not exist in Santiago: the clocks went from
 	// 23:59:59 to 01:00.

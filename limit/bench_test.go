@@ -2,6 +2,7 @@ package limit_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -99,6 +100,23 @@ func BenchmarkTake(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			l.Take(ctx, k, 1, h)
+		}
+	})
+	b.Run("headers=none/own-limits-10k-keys", func(b *testing.B) {
+		// 10,000 keys on two tiers, each key its own Limits slice, as a
+		// store gives them.
+		keys := make([]*apikey.Key, 10_000)
+		for i := range keys {
+			keys[i] = &apikey.Key{ID: fmt.Sprint("key_", i), Environment: apikey.EnvLive,
+				Limits: []apikey.Limit{{Name: "requests", Count: limitsMax / int64(1+i%2), Per: time.Second}}}
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			l.Take(ctx, keys[i], 1, nil)
+			if i++; i == len(keys) {
+				i = 0
+			}
 		}
 	})
 	b.Run("headers=none/daily-quota", func(b *testing.B) {

@@ -406,6 +406,23 @@ func TestManyLimits(t *testing.T) {
 // limitsPerList is the most limits one list may hold.
 const limitsPerList = 16
 
+// Keys with the same own limits (a tier) share one plan, each with its own
+// counters; the same limits on a key of the other environment are laid
+// over that environment's defaults.
+func TestOwnLimitsSharedByContent(t *testing.T) {
+	l, err := limit.New(limit.Config{Clock: storetest.NewClock(storetest.Epoch).Now,
+		Live: []apikey.Limit{{Name: "burst", Count: 1, Per: time.Hour}}})
+	require.NoError(t, err)
+	own := func() []apikey.Limit { return []apikey.Limit{{Name: "requests", Count: 3, Per: time.Hour}} }
+	a, b := liveKey("key_a"), liveKey("key_b")
+	a.Limits, b.Limits = own(), own()
+	assert.Equal(t, 1, takeN(t, l, a, 5), "the live default of 1 holds")
+	assert.Equal(t, 1, takeN(t, l, b, 5), "b's counters are its own")
+	sandbox := liveKey("key_c")
+	sandbox.Environment, sandbox.Limits = apikey.EnvTest, own()
+	assert.Equal(t, 3, takeN(t, l, sandbox, 5), "no live default for a test key")
+}
+
 // A key's own limits are compiled once, and a changed key (a new Limits
 // slice, as every store gives) is decided by its new limits at once.
 func TestOwnLimitsChange(t *testing.T) {

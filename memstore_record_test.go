@@ -92,12 +92,9 @@ func TestMemoryStoreLookupHotAllocs(t *testing.T) {
 func TestMemoryStoreSmallStoreStaysHot(t *testing.T) {
 	ctx := context.Background()
 	s := newTestMemoryStore(t)
-	const n = 3000
-	digests := make([]Digest, n)
-	for i := range n {
-		digests[i] = sha256.Sum256(fmt.Append(nil, "small ", i))
-		require.NoError(t, s.Add(ctx, digests[i], &Key{ID: fmt.Sprint("key_", i), Environment: EnvLive, Scopes: []Scope{"read"}}))
-	}
+	digests := addNumberedKeys(t, s, 3000, func(i int) *Key {
+		return &Key{ID: fmt.Sprint("key_", i), Environment: EnvLive, Scopes: []Scope{"read"}}
+	})
 	pass := func() {
 		for _, d := range digests {
 			if _, err := s.Lookup(ctx, d); err != nil {
@@ -115,11 +112,9 @@ func TestMemoryStoreChangesAndCompaction(t *testing.T) {
 	ctx := context.Background()
 	s := newTestMemoryStore(t)
 	const n = 300
-	digests := make([]Digest, n)
-	for i := range n {
-		digests[i] = sha256.Sum256(fmt.Append(nil, i))
-		require.NoError(t, s.Add(ctx, digests[i], &Key{ID: fmt.Sprint("key_", i), Owner: fmt.Sprint("o", i%3), Environment: EnvLive, CreatedAt: time.Unix(int64(i), 0)}))
-	}
+	digests := addNumberedKeys(t, s, n, func(i int) *Key {
+		return &Key{ID: fmt.Sprint("key_", i), Owner: fmt.Sprint("o", i%3), Environment: EnvLive, CreatedAt: time.Unix(int64(i), 0)}
+	})
 	for round := range 200 {
 		batch := make([]Usage, n)
 		for i := range n {
@@ -160,12 +155,9 @@ func TestLockFreeLookupNeverTorn(t *testing.T) {
 	ctx := context.Background()
 	s := newTestMemoryStore(t)
 	const n = 200
-	digests := make([]Digest, n)
-	for i := range n {
-		digests[i] = sha256.Sum256(fmt.Append(nil, i))
-		require.NoError(t, s.Add(ctx, digests[i], &Key{ID: fmt.Sprint("key_", i), Name: "n0", Environment: EnvLive,
-			Metadata: map[string]string{"n": "0"}, CreatedAt: time.Now()}))
-	}
+	digests := addNumberedKeys(t, s, n, func(i int) *Key {
+		return &Key{ID: fmt.Sprint("key_", i), Name: "n0", Environment: EnvLive, Metadata: map[string]string{"n": "0"}, CreatedAt: time.Now()}
+	})
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	var found atomic.Int64
@@ -252,4 +244,16 @@ func TestRecordLocationsStayFew(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, got.ExpiresAt.IsZero())
 	assert.Equal(t, StateExpired, got.State(time.Now()))
+}
+
+// addNumberedKeys files n keys made by key(i) in s under the digests of
+// their numbers, and returns the digests.
+func addNumberedKeys(t *testing.T, s *MemoryStore, n int, key func(i int) *Key) []Digest {
+	t.Helper()
+	digests := make([]Digest, n)
+	for i := range n {
+		digests[i] = sha256.Sum256(fmt.Append(nil, i))
+		require.NoError(t, s.Add(context.Background(), digests[i], key(i)))
+	}
+	return digests
 }
